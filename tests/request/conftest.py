@@ -1,0 +1,93 @@
+"""Fixtures of the request-builder tests: moto's real S3 server, stagers, botocore's validation."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+REGION = "us-east-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's S3 over HTTP on loopback (a real server, not an in-process mock)."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"my-bucket-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_stager(s3, bucket):
+    from sagemaker_processing_provider.request.staging import S3Stager
+
+    return S3Stager(s3, bucket, "code")
+
+
+@pytest.fixture
+def local_stager(tmp_path):
+    from sagemaker_processing_provider.request.staging import LocalStager
+
+    return LocalStager(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def validate_request():
+    """botocore's own parameter validation of a CreateProcessingJob request.
+
+    ``file://`` URIs (the local backend's) are swapped for ``s3://`` first: botocore does not check
+    patterns, but AWS would refuse them, and the request must otherwise be one AWS accepts.
+    """
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    shape = botocore.session.get_session().get_service_model("sagemaker")
+    shape = shape.operation_model("CreateProcessingJob").input_shape
+
+    def swap(value):
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        if isinstance(value, str) and value.startswith("file://"):
+            return "s3://local-bucket" + value.removeprefix("file://")
+        return value
+
+    def check(request: dict) -> dict:
+        swapped = swap(request)
+        validate_parameters(swapped, shape)
+        return swapped
+
+    return check
