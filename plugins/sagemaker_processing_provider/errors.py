@@ -66,3 +66,15 @@ class ResourceInUse(SageMakerClientError):
     """A job of that name already exists (AWS: ResourceInUse)."""
 
     code = "ResourceInUse"
+
+
+class StagingError(ProcessingError):
+    """An input could not be staged or an output could not be published.
+
+    ``channel`` is e.g. ``input 'data'`` or ``output 'train'``; ``uri`` the source or destination, so a
+    task log says which of a job's ten inputs/outputs went wrong and where it pointed.
+    """
+
+    def __init__(self, channel: str, uri: str, message: str) -> None:
+        super().__init__(f"{channel} ({uri}): {message}")
+        self.channel, self.uri = channel, uri

@@ -1,0 +1,275 @@
+"""``LocalProcessingBackend``: the SageMaker client's processing methods, run on this machine.
+
+Same method names, keyword arguments, response shapes and errors as
+``boto3.client("sagemaker")``, so callers switch backends without branching. State lives in the
+job store (store.py), so any process can describe or stop any job; a job whose runner died is
+reported ``Failed`` (and its leftover processes killed) by whoever looks at it next.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sagemaker_processing_provider import errors
+from sagemaker_processing_provider.local import sandbox
+from sagemaker_processing_provider.local.store import (
+    TERMINAL,
+    JobStore,
+    now_iso,
+    pid_record,
+    record_alive,
+    write_json_atomic,
+)
+from sagemaker_processing_provider.local.validation import (
+    check_model_limits,
+    input_shape,
+    validate_create_request,
+)
+
+log = logging.getLogger(__name__)
+
+ACCOUNT = "000000000000"
+TIME_FIELDS = ("CreationTime", "ProcessingStartTime", "ProcessingEndTime", "LastModifiedTime")
+SUMMARY_FIELDS = (
+    "ProcessingJobName",
+    "ProcessingJobArn",
+    "CreationTime",
+    "ProcessingEndTime",
+    "LastModifiedTime",
+    "ProcessingJobStatus",
+    "FailureReason",
+    "ExitMessage",
+)
+RUNNER_START_GRACE_SECONDS = 30  # a job without runner.pid this long after creation is dead
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def job_arn(name: str) -> str:
+    region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return f"arn:aws:sagemaker:{region}:{ACCOUNT}:processing-job/{name.lower()}"
+
+
+def _meta() -> dict[str, Any]:
+    return {"ResponseMetadata": {"RequestId": str(uuid.uuid4()), "HTTPStatusCode": 200, "RetryAttempts": 0}}
+
+
+def _to_datetime(value: str) -> datetime:
+    from dateutil.tz import tzlocal
+
+    return datetime.fromisoformat(value).astimezone(tzlocal())
+
+
+def _as_utc(value: Any) -> datetime:
+    """A ListProcessingJobs time filter (datetime, ISO string or epoch seconds, as boto3 accepts)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(value).astimezone(UTC)
+
+
+class LocalProcessingBackend:
+    """Processing jobs on this machine, with boto3's SageMaker method names and shapes."""
+
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.store = JobStore(home)
+        self.home = self.store.home
+
+    # -- create ---------------------------------------------------------------------------------
+    def create_processing_job(self, **request: Any) -> dict[str, Any]:
+        """Validate, record the job, start its detached runner and return at once."""
+        validate_create_request(request)
+        name = request["ProcessingJobName"]
+        arn = job_arn(name)
+        created = now_iso()
+        state = {
+            "ProcessingJobName": name,
+            "ProcessingJobArn": arn,
+            "ProcessingJobStatus": "InProgress",
+            "CreationTime": created,
+            "LastModifiedTime": created,
+        }
+        job_dir = self.store.create(name, request, state)
+        self._start_runner(job_dir)
+        log.info("Started local processing job %s (folder %s)", name, job_dir)
+        return {"ProcessingJobArn": arn, **_meta()}
+
+    def _start_runner(self, job_dir: Path) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env["SM_PROCESSING_HOME"] = str(self.home)
+        env[sandbox.PROBED_ENV] = sandbox.mode()  # probe once per caller, not once per job
+        with open(job_dir / "runner.log", "ab") as runner_log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sagemaker_processing_provider.local.runner", str(job_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=runner_log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        write_json_atomic(job_dir / "runner.pid", pid_record(proc.pid))
+        threading.Thread(target=proc.wait, daemon=True).start()  # reap it: no zombie in long-lived callers
+
+    # -- describe -------------------------------------------------------------------------------
+    def describe_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803 (boto3 name)
+        name = ProcessingJobName
+        state = self._refresh(name, "DescribeProcessingJob")
+        request = self.store.read_request(name)
+        response = {k: v for k, v in request.items() if k != "Tags"}
+        response.update(state)
+        for field in TIME_FIELDS:
+            if response.get(field):
+                response[field] = _to_datetime(response[field])
+        return {**response, **_meta()}
+
+    def _refresh(self, name: str, operation: str) -> dict[str, Any]:
+        """The job's state; a job whose runner is gone is failed here, its leftover processes killed."""
+        state = self.store.read_state(name, operation)
+        if state["ProcessingJobStatus"] in TERMINAL or self._runner_alive(name, state):
+            return state
+        with self.store.update(name, operation) as state:
+            if state["ProcessingJobStatus"] not in TERMINAL and not self._runner_alive(name, state):
+                killed = self._kill_leftover_hosts(name)
+                runner = self.store.read_pid(self.store.job_dir(name) / "runner.pid") or {}
+                state["ProcessingJobStatus"] = "Failed"
+                state["FailureReason"] = (
+                    f"InternalServerError: the local runner (pid {runner.get('pid', '?')}) exited before "
+                    f"the job finished (killed, or the machine restarted); {killed} host process group(s) "
+                    "were terminated. See the job's output.log and runner.log."
+                )
+                state["ProcessingEndTime"] = now_iso()
+                log.warning("Processing job %s: %s", name, state["FailureReason"])
+            return dict(state)
+
+    def _runner_alive(self, name: str, state: dict[str, Any]) -> bool:
+        record = self.store.read_pid(self.store.job_dir(name) / "runner.pid")
+        if record is None:
+            age = datetime.now(UTC) - datetime.fromisoformat(state["CreationTime"])
+            return age.total_seconds() < RUNNER_START_GRACE_SECONDS
+        return record_alive(record)
+
+    def _kill_leftover_hosts(self, name: str) -> int:
+        killed = 0
+        for pid_file in sorted((self.store.job_dir(name) / "hosts").glob("algo-*/pid")):
+            record = self.store.read_pid(pid_file)
+            if record and record_alive(record):
+                try:
+                    os.killpg(int(record["pid"]), signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+        return killed
+
+    # -- stop -----------------------------------------------------------------------------------
+    def stop_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803
+        name = ProcessingJobName
+        self._refresh(name, "StopProcessingJob")
+        with self.store.update(name, "StopProcessingJob") as state:
+            status = state["ProcessingJobStatus"]
+            if status in TERMINAL:
+                raise errors.ValidationException(
+                    f"The request was rejected because the processing job {name} is in status {status}; "
+                    "only a job in status InProgress can be stopped.",
+                    "StopProcessingJob",
+                    field="ProcessingJobName",
+                )
+            state["ProcessingJobStatus"] = "Stopping"
+        log.info("Stopping local processing job %s", name)
+        return _meta()
+
+    # -- list -----------------------------------------------------------------------------------
+    def list_processing_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        from botocore.validate import validate_parameters
+
+        shape = input_shape("ListProcessingJobs")
+        validate_parameters(kwargs, shape)
+        check_model_limits(kwargs, shape, "", "ListProcessingJobs")
+        jobs = [self._summary(n) for n in self.store.names() if self.store.exists(n)]
+        jobs = [j for j in jobs if _matches(j, kwargs)]
+        key = {"Name": "ProcessingJobName", "Status": "ProcessingJobStatus"}.get(
+            kwargs.get("SortBy", "CreationTime"), "CreationTime"
+        )
+        jobs.sort(
+            key=lambda j: (j[key], j["ProcessingJobName"]), reverse=kwargs.get("SortOrder") != "Ascending"
+        )
+        start = _decode_token(kwargs.get("NextToken"))
+        size = kwargs.get("MaxResults", 10)
+        page = jobs[start : start + size]
+        for job in page:
+            for field in TIME_FIELDS:
+                if job.get(field):
+                    job[field] = _to_datetime(job[field])
+        response: dict[str, Any] = {"ProcessingJobSummaries": page}
+        if start + size < len(jobs):
+            response["NextToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
+        return {**response, **_meta()}
+
+    def _summary(self, name: str) -> dict[str, Any]:
+        state = self.store.read_state(name)
+        if state["ProcessingJobStatus"] not in TERMINAL:
+            state = self._refresh(name, "ListProcessingJobs")
+        return {k: state[k] for k in SUMMARY_FIELDS if state.get(k) is not None}
+
+    # -- logs -----------------------------------------------------------------------------------
+    def get_log_events(self, ProcessingJobName: str, StartFromOffset: int = 0) -> dict[str, Any]:  # noqa: N803
+        """Whole log lines from a byte offset; pass ``nextOffset`` back to continue where you left off."""
+        name = ProcessingJobName
+        state = self.store.read_state(name, "GetLogEvents")
+        with open(self.store.job_dir(name) / "output.log", "rb") as fh:
+            fh.seek(StartFromOffset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        if state["ProcessingJobStatus"] in TERMINAL:
+            end = len(data)  # the job will write no more: hand out a last partial line too
+        lines = data[:end].decode("utf-8", errors="replace").splitlines()
+        return {"events": lines, "nextOffset": StartFromOffset + end}
+
+    def job_folder(self, name: str) -> Path:
+        """Where the job's files live (for links and humans)."""
+        return self.store.job_dir(name)
+
+
+def _matches(job: dict[str, Any], kwargs: dict[str, Any]) -> bool:
+    if kwargs.get("NameContains") and kwargs["NameContains"].lower() not in job["ProcessingJobName"].lower():
+        return False
+    if kwargs.get("StatusEquals") and job["ProcessingJobStatus"] != kwargs["StatusEquals"]:
+        return False
+    for arg, field, after in (
+        ("CreationTimeAfter", "CreationTime", True),
+        ("CreationTimeBefore", "CreationTime", False),
+        ("LastModifiedTimeAfter", "LastModifiedTime", True),
+        ("LastModifiedTimeBefore", "LastModifiedTime", False),
+    ):
+        if arg in kwargs:
+            value, bound = datetime.fromisoformat(job[field]), _as_utc(kwargs[arg])
+            if (value <= bound) if after else (value >= bound):
+                return False
+    return True
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "offset":
+            raise ValueError(token)
+        return int(number)
+    except ValueError as exc:
+        raise errors.ValidationException(
+            "Invalid pagination token: pass the NextToken of a previous ListProcessingJobs response",
+            "ListProcessingJobs",
+            field="NextToken",
+        ) from exc

@@ -1,0 +1,224 @@
+"""Validate a CreateProcessingJob request before anything runs, so a rejected request leaves no job.
+
+Two passes, as AWS does: botocore's client-side check of the ``sagemaker`` service model's input shape
+(types, required members, minimums: ``ParamValidationError`` exactly as boto3 raises it), then the
+server-side rules botocore leaves to SageMaker (maximums, enums, patterns from the same model, plus the
+documented Processing rules), raised as ``ValidationException`` naming the field path. Features the
+local backend cannot honour (Pipe mode, DatasetDefinition, FeatureStoreOutput) are rejected here too,
+with a message that says so.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from sagemaker_processing_provider import errors
+
+OPERATION = "CreateProcessingJob"
+NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+PROCESSING_ROOT = "/opt/ml/processing/"
+# Shapes whose model pattern the local backend widens (file:// and absolute local paths allowed).
+LOCAL_URI_SHAPES = {"S3Uri"}
+
+
+@cache
+def service_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def input_shape(operation: str = OPERATION) -> Any:
+    return service_model().operation_model(operation).input_shape
+
+
+def validate_shape(request: dict[str, Any], operation: str = OPERATION) -> None:
+    """botocore's own client-side validation; raises ``ParamValidationError`` like boto3."""
+    from botocore.validate import validate_parameters
+
+    validate_parameters(request, input_shape(operation))
+
+
+def _fail(message: str, field: str, operation: str = OPERATION) -> None:
+    raise errors.ValidationException(f"1 validation error detected: {message}", operation, field=field)
+
+
+@cache
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    pattern = pattern.replace(r"\p{L}\p{Z}\p{N}", r"\w\s")  # Java's Unicode classes (Tags)
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _check_scalar(value: Any, shape: Any, path: str, operation: str) -> None:
+    meta = shape.metadata
+    if "enum" in meta and value not in meta["enum"]:
+        _fail(
+            f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value "
+            f"set: [{', '.join(meta['enum'])}]",
+            path,
+            operation,
+        )
+    if isinstance(value, str):
+        if "max" in meta and len(value) > meta["max"]:
+            _fail(f"Value at '{path}' failed to satisfy constraint: length <= {meta['max']}", path, operation)
+        compiled = _pattern(meta["pattern"]) if "pattern" in meta else None
+        if compiled and shape.name not in LOCAL_URI_SHAPES and not compiled.fullmatch(value):
+            _fail(
+                f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy regular "
+                f"expression pattern: {meta['pattern']}",
+                path,
+                operation,
+            )
+    elif isinstance(value, int) and not isinstance(value, bool) and "max" in meta and value > meta["max"]:
+        _fail(f"Value '{value}' at '{path}' failed to satisfy constraint: <= {meta['max']}", path, operation)
+
+
+def check_model_limits(value: Any, shape: Any, path: str, operation: str = OPERATION) -> None:
+    """Walk the request along its shape, checking what botocore leaves to the server."""
+    kind = shape.type_name
+    if kind == "structure":
+        for key, member in shape.members.items():
+            if key in value:
+                check_model_limits(value[key], member, f"{path}.{key}" if path else key, operation)
+    elif kind == "list":
+        if "max" in shape.metadata and len(value) > shape.metadata["max"]:
+            _fail(f"'{path}' must have at most {shape.metadata['max']} items", path, operation)
+        for i, item in enumerate(value):
+            check_model_limits(item, shape.member, f"{path}[{i}]", operation)
+    elif kind == "map":
+        if "max" in shape.metadata and len(value) > shape.metadata["max"]:
+            _fail(f"'{path}' must have at most {shape.metadata['max']} entries", path, operation)
+        for key, item in value.items():
+            check_model_limits(key, shape.key, f"{path}.key({key})", operation)
+            check_model_limits(item, shape.value, f"{path}.{key}", operation)
+    else:
+        _check_scalar(value, shape, path, operation)
+
+
+def _check_local_path(local_path: str, field: str) -> None:
+    normal = re.sub(r"/+", "/", local_path)
+    if not normal.startswith(PROCESSING_ROOT) or normal.rstrip("/") == PROCESSING_ROOT.rstrip("/"):
+        _fail(f"{field} '{local_path}' must be a path under {PROCESSING_ROOT}", field)
+    if "/../" in normal + "/" or "/./" in normal + "/":
+        _fail(f"{field} '{local_path}' must not contain '.' or '..' segments", field)
+
+
+def _check_uri(uri: str, field: str) -> None:
+    if uri.startswith("s3://"):
+        if not re.fullmatch(r"s3://[^/]+(/.*)?", uri):
+            _fail(f"{field} '{uri}' must be s3://bucket[/key]", field)
+    elif uri.startswith("file://"):
+        if not uri[len("file://") :].startswith("/"):
+            _fail(f"{field} '{uri}' must be file:///absolute/path", field)
+    elif not uri.startswith("/"):
+        _fail(
+            f"{field} '{uri}' must be an s3:// URI (locally also file:///absolute/path or an absolute path)",
+            field,
+        )
+
+
+def _unsupported(field: str, what: str) -> None:
+    _fail(f"{field}: the local backend does not support {what}; it runs on AWS SageMaker only", field)
+
+
+def _check_inputs(inputs: list[dict[str, Any]], seen_paths: dict[str, str]) -> None:
+    names: set[str] = set()
+    for i, item in enumerate(inputs):
+        base = f"ProcessingInputs[{i}]"
+        name = item["InputName"]
+        if name in names:
+            _fail(
+                f"{base}.InputName '{name}' is used by more than one input; input names must be unique", base
+            )
+        names.add(name)
+        if "DatasetDefinition" in item:
+            _unsupported(f"{base}.DatasetDefinition", "DatasetDefinition inputs (Athena, Redshift)")
+        s3 = item.get("S3Input")
+        if not s3:
+            _fail(f"{base} must have S3Input (or DatasetDefinition)", base)
+        if item.get("AppManaged"):
+            _unsupported(f"{base}.AppManaged", "AppManaged inputs")
+        _check_local_path(s3["LocalPath"], f"{base}.S3Input.LocalPath")
+        _check_uri(s3["S3Uri"], f"{base}.S3Input.S3Uri")
+        if s3.get("S3CompressionType", "None") == "Gzip" and s3.get("S3InputMode") != "Pipe":
+            _fail(f"{base}.S3Input.S3CompressionType Gzip is only allowed with S3InputMode Pipe", base)
+        if s3.get("S3InputMode") == "Pipe":
+            _unsupported(f"{base}.S3Input.S3InputMode", "Pipe mode (use File)")
+        _unique_path(s3["LocalPath"], f"{base}.S3Input.LocalPath", seen_paths)
+
+
+def _check_outputs(outputs: list[dict[str, Any]], seen_paths: dict[str, str]) -> None:
+    names: set[str] = set()
+    for i, item in enumerate(outputs):
+        base = f"ProcessingOutputConfig.Outputs[{i}]"
+        name = item["OutputName"]
+        if name in names:
+            _fail(
+                f"{base}.OutputName '{name}' is used by more than one output; output names must be unique",
+                base,
+            )
+        names.add(name)
+        if "FeatureStoreOutput" in item:
+            _unsupported(f"{base}.FeatureStoreOutput", "FeatureStoreOutput")
+        if item.get("AppManaged"):
+            _unsupported(f"{base}.AppManaged", "AppManaged outputs")
+        s3 = item.get("S3Output")
+        if not s3:
+            _fail(f"{base} must have S3Output (or FeatureStoreOutput)", base)
+        _check_local_path(s3["LocalPath"], f"{base}.S3Output.LocalPath")
+        _check_uri(s3["S3Uri"], f"{base}.S3Output.S3Uri")
+        _unique_path(s3["LocalPath"], f"{base}.S3Output.LocalPath", seen_paths)
+
+
+def _unique_path(local_path: str, field: str, seen: dict[str, str]) -> None:
+    key = re.sub(r"/+", "/", local_path).rstrip("/")
+    if key in seen:
+        _fail(f"{field} '{local_path}' is also used by {seen[key]}; LocalPaths must be unique", field)
+    seen[key] = field
+
+
+def check_processing_rules(request: dict[str, Any]) -> None:
+    """SageMaker's Processing rules that the service model cannot express."""
+    name = request["ProcessingJobName"]
+    if not NAME_RE.fullmatch(name):
+        _fail(
+            f"Value '{name}' at 'processingJobName' failed to satisfy constraint: Member must satisfy "
+            "regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+            "ProcessingJobName",
+        )
+    seen: dict[str, str] = {}
+    _check_inputs(request.get("ProcessingInputs", []), seen)
+    _check_outputs(request.get("ProcessingOutputConfig", {}).get("Outputs", []), seen)
+    cluster = request["ProcessingResources"]["ClusterConfig"]
+    if "InstancePreferences" in cluster:
+        _unsupported("ProcessingResources.ClusterConfig.InstancePreferences", "InstancePreferences")
+    if "InstanceCount" not in cluster:
+        _fail("ProcessingResources.ClusterConfig.InstanceCount is required", "ProcessingResources")
+    app = request["AppSpecification"]
+    if not app.get("ImageUri"):
+        _fail("AppSpecification.ImageUri must not be empty", "AppSpecification.ImageUri")
+    network = request.get("NetworkConfig", {})
+    if network.get("VpcConfig"):
+        _unsupported("NetworkConfig.VpcConfig", "VPC configuration")
+
+
+def check_image(request: dict[str, Any]) -> None:
+    from sagemaker_processing_provider.local import runtimes
+
+    try:
+        runtimes.resolve(request["AppSpecification"]["ImageUri"])
+    except errors.UnsupportedImageError as exc:
+        raise errors.ValidationException(str(exc), OPERATION, field="AppSpecification.ImageUri") from exc
+
+
+def validate_create_request(request: dict[str, Any]) -> None:
+    """Raise ParamValidationError / ValidationException if AWS (or the local backend) would reject it."""
+    validate_shape(request)
+    check_model_limits(request, input_shape(), "")
+    check_processing_rules(request)
+    check_image(request)
