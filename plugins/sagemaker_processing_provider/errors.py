@@ -1,14 +1,10 @@
 """Typed errors shared by the request builder, the backends and the operators.
 
-The local backend raises the same botocore errors AWS does (``ParamValidationError`` for a
-request that does not fit the API's shapes, ``ClientError`` with AWS's error codes otherwise),
-so callers handle both backends with one ``except``. The subclasses below only add a precise
-type and the offending field.
+Kept free of botocore so that importing an operator at DAG parse time stays cheap; the local
+backend's AWS-shaped ``ClientError`` subclasses live in ``local/client_errors.py``.
 """
 
 from __future__ import annotations
-
-from botocore.exceptions import ClientError
 
 
 class ProcessingError(Exception):
@@ -42,30 +38,6 @@ class ProcessingJobFailed(ProcessingError):
             parts.append(f"ExitMessage: {exit_message}")
         super().__init__(". ".join(parts))
         self.job_name, self.status, self.reason, self.exit_message = job_name, status, reason, exit_message
-
-
-class SageMakerClientError(ClientError):
-    """A ClientError raised by the local backend, shaped like AWS's."""
-
-    code = "ValidationException"
-
-    def __init__(self, message: str, operation: str, field: str | None = None) -> None:
-        super().__init__({"Error": {"Code": self.code, "Message": message}}, operation)
-        self.field = field
-
-
-class ValidationException(SageMakerClientError):
-    """A request AWS would reject with ValidationException (the message names the field)."""
-
-
-class JobNotFound(SageMakerClientError):
-    """AWS answers an unknown job name with ValidationException "Could not find requested job"."""
-
-
-class ResourceInUse(SageMakerClientError):
-    """A job of that name already exists (AWS: ResourceInUse)."""
-
-    code = "ResourceInUse"
 
 
 class StagingError(ProcessingError):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from local_backend_support import make_request, processes_with, unique, wait, wait_for
-from sagemaker_processing_provider import errors
+from sagemaker_processing_provider.local import client_errors
 
 CONTRACT = """
 import json, os, sys
@@ -135,7 +135,7 @@ def test_stop_ends_the_whole_process_tree(backend, script):
     job = wait(backend, name)
     assert job["ProcessingJobStatus"] == "Stopped"
     wait_for(lambda: not processes_with(marker), timeout=10)
-    with pytest.raises(errors.ValidationException, match="Stopped"):
+    with pytest.raises(client_errors.ValidationException, match="Stopped"):
         backend.stop_processing_job(ProcessingJobName=name)
 
 
@@ -164,10 +164,12 @@ def test_killed_runner_fails_the_job_and_its_processes_go(backend, script):
 
 
 def test_describe_and_stop_unknown_job(backend):
-    with pytest.raises(errors.JobNotFound, match="Could not find requested job with name nope") as info:
+    with pytest.raises(
+        client_errors.JobNotFound, match="Could not find requested job with name nope"
+    ) as info:
         backend.describe_processing_job(ProcessingJobName="nope")
     assert info.value.response["Error"]["Code"] == "ValidationException"
-    with pytest.raises(errors.JobNotFound):
+    with pytest.raises(client_errors.JobNotFound):
         backend.stop_processing_job(ProcessingJobName="nope")
 
 
@@ -197,5 +199,5 @@ def test_list_filters_sorts_and_pages(backend, script):
     assert summary["FailureReason"].startswith("AlgorithmError") and isinstance(
         summary["CreationTime"], datetime
     )
-    with pytest.raises(errors.ValidationException, match="StatusEquals"):
+    with pytest.raises(client_errors.ValidationException, match="StatusEquals"):
         backend.list_processing_jobs(StatusEquals="Done")

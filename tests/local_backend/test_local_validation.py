@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ParamValidationError
 from local_backend_support import make_request
-from sagemaker_processing_provider import errors
+from sagemaker_processing_provider.local import client_errors
 
 
 def s3_input(name: str, local: str, uri: str = "s3://bucket/in", **extra: Any) -> dict[str, Any]:
@@ -118,7 +118,7 @@ RULES = [
     ("path", "value", "expected"), RULES, ids=[f"{r[0]}-{i}" for i, r in enumerate(RULES)]
 )
 def test_sagemaker_rules_are_validation_exceptions(backend, home, path, value, expected):
-    with pytest.raises(errors.ValidationException) as info:
+    with pytest.raises(client_errors.ValidationException) as info:
         backend.create_processing_job(**_with(path, value))
     assert expected in str(info.value)
     assert info.value.response["Error"]["Code"] == "ValidationException"
@@ -142,14 +142,14 @@ def test_output_rules(backend, home):
         request = copy.deepcopy(base)
         request["ProcessingOutputConfig"] = {"Outputs": outputs}
         with pytest.raises(
-            errors.ValidationException, match=expected.replace("[", r"\[").replace("]", r"\]")
+            client_errors.ValidationException, match=expected.replace("[", r"\[").replace("]", r"\]")
         ):
             backend.create_processing_job(**request)
     # an input and an output may not share a LocalPath either
     request = copy.deepcopy(base)
     request["ProcessingInputs"] = [s3_input("i", "/opt/ml/processing/shared")]
     request["ProcessingOutputConfig"] = {"Outputs": [s3_output("o", "/opt/ml/processing/shared")]}
-    with pytest.raises(errors.ValidationException, match="also used by ProcessingInputs"):
+    with pytest.raises(client_errors.ValidationException, match="also used by ProcessingInputs"):
         backend.create_processing_job(**request)
     assert _no_jobs(home)
 
@@ -167,7 +167,7 @@ def test_local_uris_are_accepted_and_names_are_unique(backend, home, tmp_path):
         StoppingCondition={"MaxRuntimeInSeconds": 60},
     )
     assert backend.create_processing_job(**request)["ProcessingJobArn"].endswith("processing-job/local-uris")
-    with pytest.raises(errors.ResourceInUse) as info:
+    with pytest.raises(client_errors.ResourceInUse) as info:
         backend.create_processing_job(**request)
     assert info.value.response["Error"]["Code"] == "ResourceInUse"
     assert [p.name for p in (home / "jobs").iterdir()] == ["local-uris"]
@@ -175,7 +175,7 @@ def test_local_uris_are_accepted_and_names_are_unique(backend, home, tmp_path):
 
 def test_unknown_image_names_the_image_and_the_fix(backend, home):
     request = make_request("img", AppSpecification={"ImageUri": "my-registry.io/team/custom:1"})
-    with pytest.raises(errors.ValidationException) as info:
+    with pytest.raises(client_errors.ValidationException) as info:
         backend.create_processing_job(**request)
     message = str(info.value)
     assert "my-registry.io/team/custom:1" in message and "SM_PROCESSING_IMAGE_MAP" in message

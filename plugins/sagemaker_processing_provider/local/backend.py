@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sagemaker_processing_provider import errors
-from sagemaker_processing_provider.local import sandbox
+from sagemaker_processing_provider.local import client_errors, sandbox
 from sagemaker_processing_provider.local.store import (
     TERMINAL,
     JobStore,
@@ -178,7 +177,7 @@ class LocalProcessingBackend:
         with self.store.update(name, "StopProcessingJob") as state:
             status = state["ProcessingJobStatus"]
             if status in TERMINAL:
-                raise errors.ValidationException(
+                raise client_errors.ValidationException(
                     f"The request was rejected because the processing job {name} is in status {status}; "
                     "only a job in status InProgress can be stopped.",
                     "StopProcessingJob",
@@ -268,7 +267,7 @@ def _decode_token(token: str | None) -> int:
             raise ValueError(token)
         return int(number)
     except ValueError as exc:
-        raise errors.ValidationException(
+        raise client_errors.ValidationException(
             "Invalid pagination token: pass the NextToken of a previous ListProcessingJobs response",
             "ListProcessingJobs",
             field="NextToken",

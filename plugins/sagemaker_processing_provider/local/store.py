@@ -100,12 +100,12 @@ class JobStore:
 
     def create(self, name: str, request: dict[str, Any], state: dict[str, Any]) -> Path:
         """Create the job folder with its request and first state; ResourceInUse if the name is taken."""
-        from sagemaker_processing_provider import errors
+        from sagemaker_processing_provider.local import client_errors
 
         self.jobs.mkdir(parents=True, exist_ok=True)
         final = self.jobs / name
         if final.exists():
-            raise errors.ResourceInUse(_in_use(name), "CreateProcessingJob", field="ProcessingJobName")
+            raise client_errors.ResourceInUse(_in_use(name), "CreateProcessingJob", field="ProcessingJobName")
         tmp = self.jobs / f".new-{name}-{os.getpid()}-{time.time_ns()}"
         tmp.mkdir()
         try:
@@ -116,7 +116,7 @@ class JobStore:
         except OSError as exc:
             _remove_tree(tmp)
             if final.exists():
-                raise errors.ResourceInUse(
+                raise client_errors.ResourceInUse(
                     _in_use(name), "CreateProcessingJob", field="ProcessingJobName"
                 ) from exc
             raise
@@ -125,9 +125,9 @@ class JobStore:
     def _require(self, name: str, operation: str) -> Path:
         path = self.jobs / name
         if not (path / "state.json").is_file():
-            from sagemaker_processing_provider import errors
+            from sagemaker_processing_provider.local import client_errors
 
-            raise errors.JobNotFound(f"Could not find requested job with name {name}", operation)
+            raise client_errors.JobNotFound(f"Could not find requested job with name {name}", operation)
         return path
 
     def read_request(self, name: str, operation: str = "DescribeProcessingJob") -> dict[str, Any]:

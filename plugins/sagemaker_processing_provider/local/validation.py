@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from sagemaker_processing_provider import errors
+from sagemaker_processing_provider.local import client_errors
 
 OPERATION = "CreateProcessingJob"
 NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -42,7 +43,7 @@ def validate_shape(request: dict[str, Any], operation: str = OPERATION) -> None:
 
 
 def _fail(message: str, field: str, operation: str = OPERATION) -> None:
-    raise errors.ValidationException(f"1 validation error detected: {message}", operation, field=field)
+    raise client_errors.ValidationException(f"1 validation error detected: {message}", operation, field=field)
 
 
 @cache
@@ -213,7 +214,9 @@ def check_image(request: dict[str, Any]) -> None:
     try:
         runtimes.resolve(request["AppSpecification"]["ImageUri"])
     except errors.UnsupportedImageError as exc:
-        raise errors.ValidationException(str(exc), OPERATION, field="AppSpecification.ImageUri") from exc
+        raise client_errors.ValidationException(
+            str(exc), OPERATION, field="AppSpecification.ImageUri"
+        ) from exc
 
 
 def validate_create_request(request: dict[str, Any]) -> None:
