@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from sagemaker_processing_provider.errors import StagingError
-from sagemaker_processing_provider.local.staging import OutputUploader
+from sagemaker_processing_provider.local.publish import OutputUploader
 
 BUCKET = "staging-out"
 

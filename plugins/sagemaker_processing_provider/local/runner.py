@@ -255,7 +255,7 @@ def run(job: Job) -> dict[str, Any]:
     outputs = job.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
     uploader = None
     if outputs:
-        from sagemaker_processing_provider.local.staging import OutputUploader
+        from sagemaker_processing_provider.local.publish import OutputUploader
 
         uploader = OutputUploader(outputs, [job.host_ml(h) for h in job.hosts], job.name)
         uploader.start()
