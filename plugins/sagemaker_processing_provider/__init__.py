@@ -27,7 +27,9 @@ def get_provider_info() -> dict:
                 "python-modules": [f"{pkg}.operators.sklearn", f"{pkg}.operators.spark"],
             }
         ],
-        "hooks": [{"integration-name": "SageMaker Processing", "python-modules": [f"{pkg}.hooks.processing"]}],
+        "hooks": [
+            {"integration-name": "SageMaker Processing", "python-modules": [f"{pkg}.hooks.processing"]}
+        ],
         "triggers": [
             {"integration-name": "SageMaker Processing", "python-modules": [f"{pkg}.triggers.processing"]}
         ],

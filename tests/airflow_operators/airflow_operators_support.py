@@ -1,0 +1,77 @@
+"""Helpers for the operator tests: a task-instance stand-in, operator factory, job waits.
+
+``execute`` is called with a minimal context (``{"ti": TaskInstanceStub}``): the attributes the
+operator reads (dag_id, task_id, run_id, map_index, try_number) and ``xcom_push`` for the links.
+The scheduler/worker machinery around it is not exercised here (the DAG tests run ``airflow dags test``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sagemaker_processing_provider.local.backend import LocalProcessingBackend
+from sagemaker_processing_provider.operators.sklearn import SKLearnProcessorOperator
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+@dataclass
+class TaskInstanceStub:
+    dag_id: str = "ops_test_dag"
+    task_id: str = "process"
+    run_id: str = "manual__2026-01-01T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+def context(try_number: int = 1, **ti: Any) -> dict[str, Any]:
+    return {"ti": TaskInstanceStub(try_number=try_number, **ti)}
+
+
+def sklearn_operator(files: dict[str, Path], mode: str = "ok", **overrides: Any) -> SKLearnProcessorOperator:
+    kwargs: dict[str, Any] = {
+        "task_id": "process",
+        "framework_version": "1.2-1",
+        "instance_type": "ml.m5.xlarge",
+        "code": str(files["script"]),
+        "arguments": [mode],
+        "env": {"RELEASE_FILE": str(files["release"])},
+        "inputs": [{"source": str(files["data"]), "destination": "/opt/ml/processing/input/data"}],
+        "outputs": [
+            {
+                "source": "/opt/ml/processing/output/result",
+                "destination": str(files["out"]),
+                "output_name": "result",
+            }
+        ],
+        "check_interval": 0.2,
+    }
+    kwargs.update(overrides)
+    return SKLearnProcessorOperator(**kwargs)
+
+
+def wait_for_status(home: Path, name: str, wanted: tuple[str, ...], timeout: float = 120) -> dict[str, Any]:
+    """Poll until the job reaches one of ``wanted`` (a hang fails the test; nothing is timed)."""
+    backend = LocalProcessingBackend(home)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            description = backend.describe_processing_job(ProcessingJobName=name)
+        except Exception:
+            description = {"ProcessingJobStatus": "absent"}
+        if description["ProcessingJobStatus"] in wanted:
+            return description
+        time.sleep(0.1)
+    raise AssertionError(f"job {name} never reached {wanted}")
+
+
+def job_names(home: Path) -> list[str]:
+    answer = LocalProcessingBackend(home).list_processing_jobs()
+    return sorted(s["ProcessingJobName"] for s in answer["ProcessingJobSummaries"])

@@ -1,0 +1,178 @@
+"""ProcessingHook: the backend choice, and the AWS path against moto's real server (S3, SageMaker, logs)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from airflow_operators_support import context, sklearn_operator
+from sagemaker_processing_provider.errors import RequestError
+from sagemaker_processing_provider.hooks.processing import LOG_GROUP, ProcessingHook
+from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+MOTO_ACCOUNT = "123456789012"
+
+
+def _conn(monkeypatch: pytest.MonkeyPatch, extra: dict | None) -> None:
+    value = {"conn_type": "aws", **({"extra": extra} if extra is not None else {})}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(value))
+
+
+# -- backend choice ------------------------------------------------------------------------------------
+
+
+def test_local_backend_from_the_connection_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _conn(monkeypatch, {"processing_backend": "local", "local_home": str(tmp_path / "elsewhere")})
+    hook = ProcessingHook()
+    assert hook.is_local and hook.backend == "local"
+    assert Path(hook.client.home) == tmp_path / "elsewhere"
+    assert hook.console_urls("j-1")["job"] == (tmp_path / "elsewhere" / "jobs" / "j-1").resolve().as_uri()
+
+
+@pytest.mark.parametrize("extra", [None, {}, {"region_name": "eu-west-1"}, {"processing_backend": "AWS"}])
+def test_absent_extra_means_aws(monkeypatch: pytest.MonkeyPatch, extra: dict | None) -> None:
+    _conn(monkeypatch, extra)
+    assert ProcessingHook().backend == "aws"
+
+
+@pytest.mark.parametrize("value", ["locla", "", "docker", 1, None])
+def test_unknown_backend_is_an_error_not_a_local_run(monkeypatch: pytest.MonkeyPatch, value) -> None:
+    _conn(monkeypatch, {"processing_backend": value})
+    with pytest.raises(RequestError, match="processing_backend") as info:
+        _ = ProcessingHook().client
+    assert "'aws', 'local'" in str(info.value)
+
+
+# -- AWS through the Amazon provider's hooks, against moto's server -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    for key, value in {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    _conn(monkeypatch, {"region_name": "us-east-1"})
+    return moto_url
+
+
+def test_aws_stager_uploads_to_the_sdk_default_bucket(aws: str, tmp_path: Path) -> None:
+    hook = ProcessingHook()
+    assert not hook.is_local and hook.client.meta.endpoint_url == aws
+    stager = hook.stager()
+    assert stager.bucket == f"sagemaker-us-east-1-{MOTO_ACCOUNT}"
+    script = tmp_path / "job.py"
+    script.write_text("print('hi')\n")
+    uri = stager.stage_file(script)
+    assert uri.startswith(f"s3://{stager.bucket}/processing-code/") and uri.endswith("/job.py")
+    assert hook.stager().stage_file(script) == uri  # content-addressed: same bytes, same key
+    key = uri.split("/", 3)[3]
+    assert stager.client.get_object(Bucket=stager.bucket, Key=key)["Body"].read() == b"print('hi')\n"
+    with pytest.raises(RequestError, match="code_location"):
+        hook.stager("https://example.com/x")
+
+
+def test_operator_on_aws_creates_and_describes_through_sagemaker(aws: str, tmp_path: Path) -> None:
+    files = {"script": tmp_path / "job.py", "data": tmp_path, "out": tmp_path, "release": tmp_path / "r"}
+    files["script"].write_text("print('hi')\n")
+    ctx = context()
+    operator = sklearn_operator(
+        files,
+        role=ROLE,
+        inputs=[{"source": "s3://raw-data/abalone/", "destination": "/opt/ml/processing/input/data"}],
+        outputs=[{"source": "/opt/ml/processing/output/result", "output_name": "result"}],
+        code_location="s3://my-code-bucket/team-a",
+    )
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="my-code-bucket")  # a given code_location must exist
+    result = operator.execute(ctx)
+
+    name = result["job_name"]
+    assert result["backend"] == "aws" and result["status"] == "Completed"  # moto completes at once
+    assert result["arn"].endswith(f"processing-job/{name}")
+    assert result["inputs"]["input-1"] == "s3://raw-data/abalone/"
+    assert result["inputs"]["code"].startswith("s3://my-code-bucket/team-a/")
+    assert result["outputs"] == {"result": f"s3://my-code-bucket/{name}/output/result"}
+    sent = boto3.client("sagemaker").describe_processing_job(ProcessingJobName=name)
+    assert sent["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3",
+        "/opt/ml/processing/input/code/job.py",
+    ]
+    assert ctx["ti"].xcoms[ProcessingJobLink.key] == (
+        f"https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/processing-jobs/{name}"
+    )
+    assert (
+        ctx["ti"]
+        .xcoms[ProcessingLogsLink.key]
+        .endswith(
+            "#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FProcessingJobs"
+            f"$3FlogStreamNameFilter$3D{name}$252F"
+        )
+    )
+    # a retry of a completed job runs again (new name), unless reuse_completed_job
+    again = operator.execute(context(try_number=2))
+    assert again["job_name"] != name and again["job_name"].endswith("-t2")
+
+
+def test_aws_role_is_required(aws: str, tmp_path: Path) -> None:
+    files = {"script": tmp_path / "job.py", "data": tmp_path, "out": tmp_path, "release": tmp_path / "r"}
+    files["script"].write_text("print('hi')\n")
+    operator = sklearn_operator(files, inputs=None, outputs=None, code_location="s3://my-code-bucket/x")
+    with pytest.raises(RequestError, match="role"):
+        operator.execute(context(dag_id="no_role_dag"))
+
+
+def test_aws_log_lines_come_from_cloudwatch_streams(aws: str) -> None:
+    import time
+
+    import boto3
+
+    now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    for host in ("algo-1-1700000000", "algo-2-1700000000"):
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=f"job-a/{host}")
+        logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=f"job-a/{host}",
+            logEvents=[{"timestamp": now + i, "message": f"{host[:6]} line {i}"} for i in range(2)],
+        )
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-ab/algo-1-1")  # another job
+
+    hook = ProcessingHook()
+    lines, cursor = hook.log_events("job-a")
+    assert lines == [
+        "[algo-1-1700000000] algo-1 line 0",
+        "[algo-1-1700000000] algo-1 line 1",
+        "[algo-2-1700000000] algo-2 line 0",
+        "[algo-2-1700000000] algo-2 line 1",
+    ]
+    assert json.loads(json.dumps(cursor)) == cursor
+    assert hook.log_events("job-a", cursor)[0] == []
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="job-a/algo-2-1700000000",
+        logEvents=[{"timestamp": now + 9, "message": "late line"}],
+    )
+    assert hook.log_events("job-a", cursor)[0] == ["[algo-2-1700000000] late line"]
+    assert ProcessingHook().log_events("job-never-ran") == ([], {})
