@@ -142,6 +142,22 @@ def test_aws_role_is_required(aws: str, tmp_path: Path) -> None:
         operator.execute(context(dag_id="no_role_dag"))
 
 
+def test_aws_role_name_is_expanded_through_iam(aws: str, tmp_path: Path) -> None:
+    import boto3
+
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    arn = boto3.client("iam").create_role(RoleName="TeamProcessing", AssumeRolePolicyDocument=trust)
+    files = {"script": tmp_path / "job.py", "data": tmp_path, "out": tmp_path, "release": tmp_path / "r"}
+    files["script"].write_text("print('hi')\n")
+    boto3.client("s3").create_bucket(Bucket="role-code-bucket")
+    operator = sklearn_operator(
+        files, role="TeamProcessing", inputs=None, outputs=None, code_location="s3://role-code-bucket/x"
+    )
+    name = operator.execute(context(dag_id="role_name_dag"))["job_name"]
+    sent = boto3.client("sagemaker").describe_processing_job(ProcessingJobName=name)
+    assert sent["RoleArn"] == arn["Role"]["Arn"]
+
+
 def test_aws_log_lines_come_from_cloudwatch_streams(aws: str) -> None:
     import time
 

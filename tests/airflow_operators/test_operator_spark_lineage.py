@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from airflow_operators_support import context, job_names
 from sagemaker_processing_provider.errors import RequestError
-from sagemaker_processing_provider.operators.base import dataset_identity, job_channels
+from sagemaker_processing_provider.operators.lineage import dataset_identity, job_channels
 from sagemaker_processing_provider.operators.spark import PySparkProcessorOperator, SparkJarProcessorOperator
 
 PYSPARK_APP = """

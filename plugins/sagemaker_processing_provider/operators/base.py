@@ -28,6 +28,7 @@ from airflow.sdk import BaseOperator, conf
 
 from sagemaker_processing_provider.errors import ProcessingError, ProcessingJobFailed, RequestError
 from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
+from sagemaker_processing_provider.operators.lineage import job_channels, lineage_facets
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -72,30 +73,6 @@ def stop_job(hook: ProcessingHook, job_name: str, log) -> None:
         hook.client.stop_processing_job(ProcessingJobName=job_name)
     except Exception:
         log.exception("Could not stop processing job %s; it may still be running", job_name)
-
-
-def job_channels(description: dict) -> tuple[dict[str, str], dict[str, str]]:
-    """``({input_name: uri}, {output_name: uri})`` of a DescribeProcessingJob answer."""
-    inputs = {
-        i["InputName"]: i["S3Input"]["S3Uri"]
-        for i in description.get("ProcessingInputs", [])
-        if "S3Input" in i
-    }
-    outputs = {
-        o["OutputName"]: o["S3Output"]["S3Uri"]
-        for o in description.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        if "S3Output" in o
-    }
-    return inputs, outputs
-
-
-def dataset_identity(uri: str) -> tuple[str, str]:
-    """OpenLineage ``(namespace, name)`` of a URI: ``s3://bucket`` + key, or ``file`` + absolute path."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "s3":
-        return f"s3://{parsed.netloc}", parsed.path.lstrip("/")
-    path = parsed.path if parsed.scheme == "file" else uri
-    return "file", str(Path(path).resolve())
 
 
 class SageMakerProcessingBaseOperator(BaseOperator):
@@ -294,6 +271,8 @@ class SageMakerProcessingBaseOperator(BaseOperator):
             if not hook.is_local:
                 raise RequestError("role", "required on the AWS backend: an IAM role ARN or name")
             role = LOCAL_ROLE_ARN
+        elif not hook.is_local and not role.startswith("arn:"):
+            role = hook.sagemaker_hook.expand_role(role)  # a role name -> its ARN, through IAM
         return {
             "job_name": job_name,
             "framework_version": self.framework_version,
@@ -411,19 +390,6 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         if self._job_name:
             stop_job(self.hook, self._job_name, self.log)
 
-    # -- lineage --------------------------------------------------------------------------------------
-
     def get_openlineage_facets_on_complete(self, task_instance):
         """S3 (or local) inputs and outputs as OpenLineage datasets; ``None`` without OpenLineage."""
-        try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
-            from airflow.providers.openlineage.extractors import OperatorLineage
-        except ImportError:
-            return None
-        if not self._description:
-            return OperatorLineage()
-        inputs, outputs = job_channels(self._description)
-        return OperatorLineage(
-            inputs=[Dataset(*dataset_identity(uri)) for name, uri in inputs.items() if name != "code"],
-            outputs=[Dataset(*dataset_identity(uri)) for uri in outputs.values()],
-        )
+        return lineage_facets(self._description)
