@@ -1,0 +1,147 @@
+"""split.py and validate.py, and the whole chain on the shipped Abalone data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SPLITS = ["train", "validation", "test"]
+
+
+def _validate(run_job, root, splits, out, *extra):
+    args = [
+        "--train",
+        splits / "train",
+        "--validation",
+        splits / "validation",
+        "--test",
+        splits / "test",
+        "--output",
+        out,
+        "--message-file",
+        out / "message",
+        *extra,
+    ]
+    return run_job("validate", *args, check=False)
+
+
+def test_chain_on_abalone(abalone_chain):
+    root, proc = abalone_chain
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((root / "transform" / "preprocessing.json").read_text())
+    report = json.loads((root / "report" / "validation_report.json").read_text())
+    assert report["status"] == "passed"
+    assert {c["name"] for c in report["checks"]} >= {
+        "schema",
+        "nulls",
+        "row_counts",
+        "split_sizes",
+        "leakage",
+        "drift",
+        "r2_validation",
+        "r2_test",
+        "raw_ranges",
+    }
+    counts = {s: pq.read_table(root / "splits" / s).num_rows for s in SPLITS}
+    assert counts == {s: doc["counts"][s] for s in SPLITS} and sum(counts.values()) == 4177
+    for s, ratio in zip(SPLITS, [0.7, 0.15, 0.15], strict=True):
+        assert abs(counts[s] / 4177 - ratio) < 0.02
+    assert 0.4 < report["metrics"]["test"]["r2"] < 0.7 and 0.4 < report["metrics"]["validation"]["r2"] < 0.7
+    assert (root / "report" / "validation_report.md").read_text().startswith("# Validation report: PASSED")
+    train = pq.read_table(root / "splits" / "train").to_pandas()
+    assert set(train.split) == {"train"}
+    assert np.allclose(train[["length", "shell_weight"]].mean(), 0, atol=1e-9)
+
+
+def test_split_csv_format_and_mixed_input(run_job, abalone_chain, tmp_path):
+    root, _ = abalone_chain
+    # One Parquet file holding all splits (as Spark writes it): the split job must stream and filter.
+    mixed = pa.concat_tables([pq.read_table(root / "features" / f"{s}.parquet") for s in SPLITS])
+    pq.write_table(
+        mixed.take(np.random.default_rng(0).permutation(mixed.num_rows)), tmp_path / "mixed.parquet"
+    )
+    run_job(
+        "split",
+        "--input",
+        tmp_path / "mixed.parquet",
+        "--output",
+        tmp_path / "pq",
+        "--message-file",
+        tmp_path / "msg",
+    )
+    run_job(
+        "split",
+        "--input",
+        tmp_path / "mixed.parquet",
+        "--output",
+        tmp_path / "csv",
+        "--format",
+        "csv",
+        "--message-file",
+        tmp_path / "msg",
+    )
+    for s in SPLITS:
+        expected = (
+            pq.read_table(root / "splits" / s).to_pandas().sort_values("row_hash").reset_index(drop=True)
+        )
+        got = pq.read_table(tmp_path / "pq" / s).to_pandas().sort_values("row_hash").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected)
+        csv = pd.read_csv(tmp_path / "csv" / s / "part-00000.csv", header=None)
+        assert csv.shape == (len(expected), 11)
+        assert (csv[0] == csv[0].round()).all() and csv[0].between(1, 29).all()  # label first
+        np.testing.assert_allclose(np.sort(csv[0]), np.sort(expected.rings))
+        np.testing.assert_allclose(np.sort(csv[10]), np.sort(expected.shell_weight), rtol=1e-15)
+
+
+def test_impossible_r2_fails_with_one_line_message(run_job, abalone_chain, tmp_path):
+    root, _ = abalone_chain
+    proc = _validate(run_job, root, root / "splits", tmp_path / "r", "--min-r2", "0.99")
+    assert proc.returncode == 1
+    message = (tmp_path / "r" / "message").read_text()
+    assert message.startswith("validation failed: r2_validation") and message.count("\n") == 1
+    assert json.loads((tmp_path / "r" / "validation_report.json").read_text())["status"] == "failed"
+
+
+def test_injected_nulls_and_leakage_fail(run_job, abalone_chain, tmp_path):
+    root, _ = abalone_chain
+    splits = tmp_path / "splits"
+    tables = {s: pq.read_table(root / "splits" / s) for s in SPLITS}
+    test_rows = tables["test"].slice(0, 5)
+    train = pa.concat_tables([tables["train"], test_rows])  # 5 test rows leak into train
+    length = train.column("length").to_pylist()
+    length[3] = None
+    train = train.set_column(train.schema.get_field_index("length"), "length", pa.array(length, pa.float64()))
+    for s, table in {**tables, "train": train}.items():
+        (splits / s).mkdir(parents=True)
+        pq.write_table(table, splits / s / "part-00000.parquet")
+    proc = _validate(run_job, root, splits, tmp_path / "r")
+    assert proc.returncode == 1
+    report = json.loads((tmp_path / "r" / "validation_report.json").read_text())
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert status["nulls"] == "fail" and status["leakage"] == "fail"
+    message = (tmp_path / "r" / "message").read_text()
+    assert "nulls" in message and "leakage" in message and message.count("\n") == 1
+
+
+def test_missing_split_input_fails_cleanly(run_job, abalone_chain, tmp_path):
+    root, _ = abalone_chain
+    proc = run_job(
+        "validate",
+        "--train",
+        root / "splits" / "train",
+        "--validation",
+        tmp_path / "nope",
+        "--test",
+        root / "splits" / "test",
+        "--output",
+        tmp_path / "r",
+        "--message-file",
+        tmp_path / "deep" / "message",
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "--validation" in (tmp_path / "deep" / "message").read_text()
