@@ -49,6 +49,19 @@ def test_contract_environment_entrypoint_arguments_and_exit_message(backend, scr
     assert f"cwd {backend.job_folder(name)}/hosts/algo-1/work" in lines
 
 
+def test_job_python_caches_bytecode_in_the_job_store(backend, script, monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # would make every job recompile its libraries
+    name = unique("pycache")
+    backend.create_processing_job(
+        **make_request(
+            name, script("import sys; print('flags', sys.dont_write_bytecode, sys.pycache_prefix)")
+        )
+    )
+    assert wait(backend, name)["ProcessingJobStatus"] == "Completed"
+    lines = backend.get_log_events(ProcessingJobName=name)["events"]
+    assert f"flags False {backend.job_folder(name).parents[1] / 'pycache'}" in lines
+
+
 def test_get_log_events_pages_by_offset(backend, script):
     name = unique("logs")
     backend.create_processing_job(**make_request(name, script("for i in range(5): print('line', i)")))

@@ -119,6 +119,11 @@ def host_env(job: Job) -> dict[str, str]:
     shims = runtimes.shim_dir(runtime, job.store.home)
     env = dict(os.environ)
     env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+    # A container's Python has its libraries precompiled; locally, a caller's PYTHONDONTWRITEBYTECODE
+    # would make every job recompile scikit-learn/pandas (~10 s). Bytecode goes to a cache in the
+    # job store instead, never next to the user's sources.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(job.store.home / "pycache"))
     env.update(job.request.get("Environment", {}))
     return env
 
