@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Local job store of the repo's own commands (override by exporting SM_PROCESSING_HOME).
 export SM_PROCESSING_HOME ?= $(CURDIR)/.sm-processing
 
-.PHONY: venv test lint format run clean prereqs
+.PHONY: venv test lint format run run-pyspark run-scala airflow jar bench clean prereqs
 
 prereqs:
 	@scripts/check_prereqs.sh $(PYTHON)
@@ -33,8 +33,27 @@ format: venv
 test: lint
 	$(VENV)/bin/pytest
 
+# The scikit-learn pipeline DAG, end to end through `airflow dags test`, on the local backend.
 run: venv
-	$(PY) scripts/run_local.py
+	$(PY) scripts/local_airflow.py run --dag sklearn
+
+run-pyspark: venv
+	$(PY) scripts/local_airflow.py run --dag pyspark
+
+run-scala: venv jar
+	$(PY) scripts/local_airflow.py run --dag scala
+
+# `airflow standalone` with this repo's DAGs and the local backend (trigger the pipelines from the UI).
+airflow: venv
+	$(PY) scripts/local_airflow.py standalone
+
+# The Scala jobs' jar, compiled offline with the Scala compiler shipped in the pyspark wheel.
+jar: venv
+	scala_jobs/build.sh $(PY)
+
+bench: venv
+	@for b in benchmarks/backend_overhead.py benchmarks/dag_parse_time.py benchmarks/sklearn_feature_engineering.py benchmarks/spark_backend_overhead.py benchmarks/spark_feature_engineering.py; do \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache scala_jobs/target
