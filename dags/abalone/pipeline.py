@@ -43,8 +43,6 @@ VAR_OUTPUT_ROOT_URI = "abalone_output_root_uri"
 VAR_ROLE_ARN = "sagemaker_processing_role_arn"
 OUTPUT_SUBDIR = "pipelines"
 MAX_RUNTIME_SECONDS = 3600
-# Status polls: jobs take seconds locally and minutes on AWS, where 5 s stays far below API limits.
-CHECK_INTERVAL_SECONDS = 5
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -214,7 +212,6 @@ class Step:
             "instance_type": "{{ params.instance_type }}",
             "instance_count": "{{ params.instance_count }}" if spark else 1,
             "max_runtime_in_seconds": MAX_RUNTIME_SECONDS,
-            "check_interval": CHECK_INTERVAL_SECONDS,
             "inputs": [
                 {"source": source, "destination": f"{PROCESSING}/input/{name}", "input_name": name}
                 for name, source in self.inputs

@@ -39,6 +39,8 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 FAILED = ("Failed", "Stopped")
 # RoleArn is required by the API; the local backend never assumes it, so it gets this documented one.
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/sm-processing-local"
+AWS_CHECK_INTERVAL = 30.0  # as the Amazon provider's SageMaker operators
+LOCAL_CHECK_INTERVAL = 2.0
 COMMON_FIELDS = (
     "role",
     "instance_type",
@@ -83,7 +85,8 @@ class SageMakerProcessingBaseOperator(BaseOperator):
     :param code_location: ``s3://bucket/prefix`` where local code/dependencies are uploaded (AWS).
     :param aws_conn_id: connection; its extra ``processing_backend`` picks ``aws`` (default) or ``local``.
     :param deferrable: wait in the triggerer instead of a worker slot.
-    :param check_interval: seconds between two status checks.
+    :param check_interval: seconds between two status checks (default: 30 on AWS, 2 on the local
+        backend, where jobs of a few seconds are common).
     :param reuse_completed_job: a retry may return an earlier try's *Completed* job instead of
         running again (default: a cleared or retried task runs a new job).
     :param print_log: copy the job's log lines into the task log.
@@ -127,7 +130,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        check_interval: float = 30,
+        check_interval: float | None = None,
         reuse_completed_job: bool = False,
         print_log: bool = True,
         **kwargs: Any,
@@ -319,11 +322,16 @@ class SageMakerProcessingBaseOperator(BaseOperator):
                 if status in TERMINAL:
                     self._print_log(hook, job_name, cursor)
                     return description
-                time.sleep(float(self.check_interval))
+                time.sleep(self._poll_seconds(hook))
         except BaseException:
             self.log.error("Interrupted while waiting for processing job %s", job_name)
             stop_job(hook, job_name, self.log)
             raise
+
+    def _poll_seconds(self, hook: ProcessingHook) -> float:
+        if self.check_interval is not None:
+            return float(self.check_interval)
+        return LOCAL_CHECK_INTERVAL if hook.is_local else AWS_CHECK_INTERVAL
 
     def _print_log(self, hook: ProcessingHook, job_name: str, cursor: Any) -> Any:
         if not self.print_log:
@@ -346,7 +354,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
                 job_name=job_name,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
-                poll_interval=self.check_interval,
+                poll_interval=self._poll_seconds(self.hook),
                 verify=self.verify,
                 botocore_config=self.botocore_config,
             ),
