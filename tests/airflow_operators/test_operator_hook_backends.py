@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -49,30 +48,17 @@ def test_unknown_backend_is_an_error_not_a_local_run(monkeypatch: pytest.MonkeyP
 # -- AWS through the Amazon provider's hooks, against moto's server -----------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     for key, value in {
-        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)
     _conn(monkeypatch, {"region_name": "us-east-1"})
-    return moto_url
+    return moto_server
 
 
 def test_aws_stager_uploads_to_the_sdk_default_bucket(aws: str, tmp_path: Path) -> None:

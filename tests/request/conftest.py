@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
@@ -11,31 +10,13 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 REGION = "us-east-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """moto's S3 over HTTP on loopback (a real server, not an in-process mock)."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(moto_endpoint):
+def s3(moto_server):
     import boto3
 
     return boto3.client(
         "s3",
-        endpoint_url=moto_endpoint,
+        endpoint_url=moto_server,
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
