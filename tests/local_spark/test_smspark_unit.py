@@ -7,6 +7,7 @@ before spark-submit (workers, bad input).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -199,6 +200,7 @@ def test_command_order_and_defaults(tmp_path):
     assert tail == ["--class", "M", "--jars", "s3://b/j.jar", "--py-files", f"{tmp_path}/dep.py",
                     "--files", "s3://b/f.txt", "--verbose", "/code/app.py", "--x", "1"]  # fmt: skip
     assert _confs(argv) == {
+        "spark.driver.memory": sm.local_driver_memory(),
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.ui.enabled": "false",
@@ -210,6 +212,12 @@ def test_command_order_and_defaults(tmp_path):
     assert cmd.env["A"] == "1" and cmd.env["SPARK_HOME"] == "/spark" and cmd.env["PYSPARK_PYTHON"] == PY
     assert cmd.app == "/code/app.py" and cmd.files == {} and cmd.event_logs_dir is None
     assert "/w/spark-local" in cmd.dirs and "/w/derby" in cmd.dirs
+
+
+def test_driver_memory_is_half_this_machine_at_least_1g():
+    mib = int(sm.local_driver_memory().removesuffix("m"))
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    assert mib == max(1024, total // 2)
 
 
 def test_user_spark_defaults_win_and_java_options_merge():

@@ -313,9 +313,20 @@ def is_primary(resource_config: dict) -> bool:
     return resource_config.get("current_host", "algo-1") == sorted(hosts)[0]
 
 
+def local_driver_memory() -> str:
+    """Half of this machine's memory (at least 1 GiB) for the local[*] driver, which is also the executor.
+
+    The container gives the driver 90% of the instance's memory; locally other processes share the
+    machine, and Spark's own 1g default spills a cached data set of a few million rows to disk.
+    """
+    total_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    return f"{max(1024, total_mib // 2)}m"
+
+
 def default_conf(work_dir: Path) -> dict[str, str]:
     """Our defaults, which spark-defaults may override: loopback driver, no UI, per-job scratch dirs."""
     return {
+        "spark.driver.memory": local_driver_memory(),
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
         "spark.ui.enabled": "false",
