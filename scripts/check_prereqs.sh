@@ -22,4 +22,8 @@ else
     fail=1
   fi
 fi
+if ! command -v unshare >/dev/null 2>&1; then
+  echo "error: unshare not found; the local backend isolates each job with it (Debian/Ubuntu: apt-get install util-linux)" >&2
+  fail=1
+fi
 exit $fail
