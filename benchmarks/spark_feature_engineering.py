@@ -63,7 +63,8 @@ def command(engine: str, job: str, master: str, driver_memory: str) -> list[str]
     cmd += ["--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.driver.host=127.0.0.1"]
     cmd += ["--conf", "spark.ui.enabled=false"]
     if engine == "pyspark":
-        return [*cmd, str(REPO / "processing_scripts" / "pyspark" / f"{job}.py")]
+        jobs = REPO / "processing_scripts" / "pyspark"  # every job imports the shared module: --py-files
+        return [*cmd, "--py-files", str(jobs / "abalone_jobs_common.py"), str(jobs / f"{job}.py")]
     return [*cmd, "--class", SCALA_CLASSES[job], str(JAR)]
 
 

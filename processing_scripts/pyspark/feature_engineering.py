@@ -2,7 +2,8 @@
 
 Assigns each row its split with the contract's hash rule, fits a Spark ML ``Pipeline`` (one-hot ``sex``
 + ``StandardScaler``) on the train rows only and applies it to every row, so no statistic leaks from
-validation/test rows. Self-contained on purpose: SageMaker's Spark container receives only this file.
+validation/test rows. Not standalone: it imports ``abalone_jobs_common`` (the code the three PySpark
+jobs share), which must be shipped with ``--py-files`` / the operator's ``submit_py_files``.
 
 Output: Parquet (all rows, with ``split`` and ``row_hash``) and ``preprocessing.json``.
 """
@@ -10,14 +11,26 @@ Output: Parquet (all rows, with ``split`` and ``row_hash``) and ``preprocessing.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
-import uuid
 
+from abalone_jobs_common import (
+    CATEGORIES,
+    NUMERIC,
+    ONE_HOT,
+    SPLITS,
+    TABLE_COLUMNS,
+    InputDataError,
+    add_message_file,
+    check_destination,
+    data_file_names,
+    local_path,
+    spark_session,
+    write_atomically,
+    write_json,
+    write_message,
+)
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import (
     OneHotEncoder,
@@ -31,25 +44,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 LOG = logging.getLogger("feature_engineering")
-CATEGORIES = ["F", "I", "M"]  # alphabetAsc, fixed by the contract: an unknown sex is all zeros
 SEX_CODES = {"F": 1, "I": 2, "M": 3}
-NUMERIC = [
-    "length",
-    "diameter",
-    "height",
-    "whole_weight",
-    "shucked_weight",
-    "viscera_weight",
-    "shell_weight",
-]
 RAW_COLUMNS = ["sex", *NUMERIC, "rings"]
-ONE_HOT = [f"sex_{c}" for c in CATEGORIES]
-FEATURES = [*ONE_HOT, *NUMERIC]
-SPLITS = ["train", "validation", "test"]
-
-
-class InputDataError(ValueError):
-    """The input data does not match the contract (missing column, unparsable value, no rows)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-ratio", type=float, default=0.7)
     p.add_argument("--validation-ratio", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--message-file", default="/opt/ml/output/message", help="one-line failure reason")
+    add_message_file(p)
     args = p.parse_args(argv)
     tr, va = args.train_ratio, args.validation_ratio
     if not (0 < tr <= 1 and 0 <= va <= 1 and tr + va <= 1 + 1e-12):
@@ -70,25 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def local_path(path: str) -> str:
-    """A plain local path for driver-side file operations (the container's paths are local)."""
-    return path[len("file://") :] if path.startswith("file://") else path
-
-
-def spark_session(app: str) -> SparkSession:
-    """Session from the submitter's config (no master here); few shuffle partitions unless configured."""
-    spark = SparkSession.builder.appName(app).getOrCreate()
-    if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(2, spark.sparkContext.defaultParallelism)))
-    return spark
-
-
 def detect_format(path: str) -> str:
     """``parquet`` if the file (or every data file of the folder) ends in .parquet, else ``csv``."""
     p = local_path(path)
     if not os.path.exists(p):
         raise InputDataError(f"--input: {path} does not exist (expected a CSV/Parquet file or folder)")
-    names = [p] if os.path.isfile(p) else [n for n in os.listdir(p) if not n.startswith((".", "_"))]
+    names = data_file_names(p)
     if not names:
         raise InputDataError(f"--input: folder {path} holds no data file")
     return "parquet" if all(n.endswith(".parquet") for n in names) else "csv"
@@ -240,57 +223,9 @@ def engineer(df: DataFrame, seed: int, train_ratio: float, validation_ratio: flo
         "std_ddof": 1,
         "fit_rows": fit_rows,
         "counts": {s: int(counts.get(s, 0)) for s in SPLITS} | {"total": int(sum(counts.values()))},
-        "feature_columns": ["rings", *FEATURES, "split", "row_hash"],
+        "feature_columns": TABLE_COLUMNS,
     }
     return features, stats
-
-
-def check_destination(path: str) -> None:
-    p = local_path(path)
-    if os.path.exists(p) and (not os.path.isdir(p) or os.listdir(p)):
-        raise FileExistsError(
-            f"output {path} already exists and is not an empty folder; refusing to overwrite it"
-        )
-
-
-def write_atomically(df: DataFrame, path: str, fmt: str) -> None:
-    """Write into a hidden sibling folder, then move the part files in: no half-written output."""
-    dest = local_path(path)
-    parent = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{os.path.basename(dest)}.staging-{uuid.uuid4().hex[:8]}")
-    try:
-        writer = df.write.mode("errorifexists")
-        if fmt == "csv":
-            writer = writer.option("header", "false")
-        writer.format(fmt).save("file://" + staging)
-        os.makedirs(dest, exist_ok=True)
-        for name in sorted(os.listdir(staging)):
-            if name.startswith("part-"):
-                os.replace(os.path.join(staging, name), os.path.join(dest, name))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def write_json(obj: dict, folder: str, name: str) -> str:
-    folder = local_path(folder)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    target = os.path.join(folder, name)
-    os.replace(tmp, target)
-    return target
-
-
-def write_message(path: str, message: str) -> None:
-    """SageMaker shows this file's content as the job's ExitMessage."""
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w") as f:
-            f.write(message.replace("\n", " ")[:1024] + "\n")
-    except OSError as exc:
-        LOG.warning("could not write the failure message to %s: %s", path, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         LOG.info("transform written to %s", write_json(stats, args.transform_output, "preprocessing.json"))
     except (InputDataError, FileExistsError) as exc:
         LOG.error("%s", exc)
-        write_message(args.message_file, str(exc))
+        write_message(args.message_file, str(exc), LOG)
         return 1
     finally:
         spark.stop()

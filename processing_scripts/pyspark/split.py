@@ -2,7 +2,8 @@
 
 The split was assigned by feature engineering (hash rule); this job only routes rows by ``split``.
 Parquet keeps every column; ``--format csv`` writes headerless files with the label first and no
-``split``/``row_hash``, the layout SageMaker's built-in algorithms read. Self-contained on purpose.
+``split``/``row_hash``, the layout SageMaker's built-in algorithms read. Not standalone: it imports
+``abalone_jobs_common`` (shared by the PySpark jobs), shipped with ``--py-files`` / ``submit_py_files``.
 """
 
 from __future__ import annotations
@@ -10,32 +11,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
-import uuid
 
+from abalone_jobs_common import (
+    CSV_COLUMNS,
+    SPLITS,
+    TABLE_COLUMNS,
+    InputDataError,
+    add_message_file,
+    check_destination,
+    local_path,
+    read_features_table,
+    spark_session,
+    write_atomically,
+    write_message,
+)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 LOG = logging.getLogger("split")
-SPLITS = ["train", "validation", "test"]
-FEATURES = [
-    "sex_F",
-    "sex_I",
-    "sex_M",
-    "length",
-    "diameter",
-    "height",
-    "whole_weight",
-    "shucked_weight",
-    "viscera_weight",
-    "shell_weight",
-]
-COLUMNS = ["rings", *FEATURES, "split", "row_hash"]
-
-
-class InputDataError(ValueError):
-    """The features table does not match the contract."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,20 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for s in SPLITS:
         p.add_argument(f"--{s}-output", default=None, help=f"default: <--output>/{s}")
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
-    p.add_argument("--message-file", default="/opt/ml/output/message", help="one-line failure reason")
+    add_message_file(p)
     return p.parse_args(argv)
-
-
-def local_path(path: str) -> str:
-    return path[len("file://") :] if path.startswith("file://") else path
-
-
-def spark_session(app: str) -> SparkSession:
-    """Session from the submitter's config (no master here); few shuffle partitions unless configured."""
-    spark = SparkSession.builder.appName(app).getOrCreate()
-    if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(2, spark.sparkContext.defaultParallelism)))
-    return spark
 
 
 def read_features(spark: SparkSession, path: str) -> DataFrame:
@@ -66,51 +48,13 @@ def read_features(spark: SparkSession, path: str) -> DataFrame:
         raise InputDataError(
             f"--input: {path} does not exist (expected the feature engineering Parquet output)"
         )
-    df = spark.read.parquet(path)
-    missing = [c for c in COLUMNS if c not in df.columns]
+    df, missing = read_features_table(spark, path, TABLE_COLUMNS)
     if missing:
-        raise InputDataError(f"--input {path}: missing column(s) {missing}; expected {COLUMNS}")
+        raise InputDataError(f"--input {path}: missing column(s) {missing}; expected {TABLE_COLUMNS}")
     bad = df.filter(~F.col("split").isin(SPLITS) | F.col("split").isNull()).select("split").limit(1).collect()
     if bad:
         raise InputDataError(f"--input {path}: split value {bad[0]['split']!r}; expected one of {SPLITS}")
-    return df.select(*COLUMNS)
-
-
-def check_destination(path: str) -> None:
-    p = local_path(path)
-    if os.path.exists(p) and (not os.path.isdir(p) or os.listdir(p)):
-        raise FileExistsError(
-            f"output {path} already exists and is not an empty folder; refusing to overwrite it"
-        )
-
-
-def write_atomically(df: DataFrame, path: str, fmt: str) -> None:
-    """Write into a hidden sibling folder, then move the part files in: no half-written output."""
-    dest = local_path(path)
-    parent = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{os.path.basename(dest)}.staging-{uuid.uuid4().hex[:8]}")
-    try:
-        writer = df.write.mode("errorifexists")
-        if fmt == "csv":
-            writer = writer.option("header", "false")
-        writer.format(fmt).save("file://" + staging)
-        os.makedirs(dest, exist_ok=True)
-        for name in sorted(os.listdir(staging)):
-            if name.startswith("part-"):
-                os.replace(os.path.join(staging, name), os.path.join(dest, name))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def write_message(path: str, message: str) -> None:
-    """SageMaker shows this file's content as the job's ExitMessage."""
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w") as f:
-            f.write(message.replace("\n", " ")[:1024] + "\n")
-    except OSError as exc:
-        LOG.warning("could not write the failure message to %s: %s", path, exc)
+    return df.select(*TABLE_COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         for split, path in outputs.items():
             part = df.filter(F.col("split") == split)
             if args.format == "csv":
-                part = part.select(*[F.col(c).cast("double") for c in ["rings", *FEATURES]])
+                part = part.select(*[F.col(c).cast("double") for c in CSV_COLUMNS])
             write_atomically(part, path, args.format)
             LOG.info("%s: %d rows -> %s (%s)", split, part.count(), path, args.format)
     except (InputDataError, FileExistsError) as exc:
         LOG.error("%s", exc)
-        write_message(args.message_file, str(exc))
+        write_message(args.message_file, str(exc), LOG)
         return 1
     finally:
         spark.stop()

@@ -6,7 +6,8 @@ The same checks, thresholds and report as processing_scripts/sklearn/validate.py
 validation/test vs train (standardised mean difference), a baseline Spark ML ``LinearRegression`` on
 ``rings`` (RMSE, MAE, R^2) and, given the raw input, its ranges and row count. Writes
 validation_report.json and .md; a failed check exits 1 with a one-line reason in the message file
-(SageMaker's ExitMessage). Self-contained on purpose: SageMaker receives only this file.
+(SageMaker's ExitMessage). Not standalone: it imports ``abalone_jobs_common`` (the code the three
+PySpark jobs share), which must be shipped with ``--py-files`` / the operator's ``submit_py_files``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,22 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import time
 
+from abalone_jobs_common import (
+    CSV_COLUMNS,
+    FEATURES,
+    NUMERIC,
+    ONE_HOT,
+    SPLITS,
+    add_message_file,
+    data_file_names,
+    local_path,
+    read_features_table,
+    spark_session,
+    write_message,
+    write_text,
+)
 from pyspark.ml.evaluation import RegressionEvaluator
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.regression import LinearRegression
@@ -28,11 +42,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 LOG = logging.getLogger("validate")
-SPLITS = ["train", "validation", "test"]
-ONE_HOT = ["sex_F", "sex_I", "sex_M"]
-NUMERIC = ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight"]
-FEATURES = [*ONE_HOT, *NUMERIC]
-CSV_COLUMNS = ["rings", *FEATURES]
+MESSAGE_WARNING = "could not write the message file %s: %s"
 
 
 class SchemaError(ValueError):
@@ -52,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="preprocessing.json or its folder (default /opt/ml/processing/input/transform if present)",
     )
     p.add_argument("--output", default="/opt/ml/processing/output/report")
-    p.add_argument("--message-file", default="/opt/ml/output/message")
+    add_message_file(p, help_text=None)
     p.add_argument("--train-ratio", type=float, default=0.7, help="used when no preprocessing.json is given")
     p.add_argument(
         "--validation-ratio", type=float, default=0.15, help="used when no preprocessing.json is given"
@@ -66,24 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def local_path(path: str) -> str:
-    return path[len("file://") :] if path.startswith("file://") else path
-
-
-def spark_session(app: str) -> SparkSession:
-    """Session from the submitter's config (no master here); few shuffle partitions unless configured."""
-    spark = SparkSession.builder.appName(app).getOrCreate()
-    if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(2, spark.sparkContext.defaultParallelism)))
-    return spark
-
-
 def data_format(path: str, what: str) -> str:
     """csv | parquet of a file or folder (hidden and ``_`` files ignored); one format per input."""
     p = local_path(path)
     if not os.path.exists(p):
         raise FileNotFoundError(f"{what}: {path} does not exist")
-    names = [p] if os.path.isfile(p) else [n for n in os.listdir(p) if not n.startswith((".", "_"))]
+    names = data_file_names(p)
     kinds = {"parquet" if n.endswith((".parquet", ".pq")) else "csv" for n in names}
     if len(kinds) != 1:
         raise ValueError(
@@ -97,8 +95,7 @@ def read_split(spark: SparkSession, path: str, what: str) -> DataFrame:
     if data_format(path, what) == "csv":
         schema = T.StructType([T.StructField(c, T.DoubleType()) for c in CSV_COLUMNS])
         return spark.read.schema(schema).csv(path)
-    df = spark.read.parquet(path)
-    missing = [c for c in CSV_COLUMNS if c not in df.columns]
+    df, missing = read_features_table(spark, path, CSV_COLUMNS)
     if missing:
         raise SchemaError(f"{what} {path}: missing column(s) {missing}")
     return df.select(
@@ -427,25 +424,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_text(folder: str, name: str, text: str) -> None:
-    folder = local_path(folder)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, os.path.join(folder, name))
-
-
-def write_message(path: str, message: str) -> None:
-    """SageMaker shows this file's content as the job's ExitMessage; never fail because of it."""
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w") as f:
-            f.write(message.replace("\n", " ")[:1024] + "\n")
-    except OSError as exc:
-        LOG.warning("could not write the message file %s: %s", path, exc)
-
-
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     raw = resolve_optional(args.raw, "/opt/ml/processing/input/raw", "--raw")
@@ -485,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(spark, args)
     except Exception as exc:
-        write_message(args.message_file, f"validation could not run: {type(exc).__name__}: {exc}")
+        write_message(
+            args.message_file, f"validation could not run: {type(exc).__name__}: {exc}", LOG, MESSAGE_WARNING
+        )
         LOG.exception("validation could not run")
         return 1
     finally:
@@ -493,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [c for c in report["checks"] if c["status"] == "fail"]
     if failed:
         reason = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
-        write_message(args.message_file, f"validation failed: {reason}")
+        write_message(args.message_file, f"validation failed: {reason}", LOG, MESSAGE_WARNING)
         LOG.error("validation failed: %s", reason)
         return 1
     LOG.info("validation passed")

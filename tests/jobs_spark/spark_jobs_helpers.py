@@ -10,6 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 PYSPARK_JOBS = REPO / "processing_scripts" / "pyspark"
+PYSPARK_COMMON = PYSPARK_JOBS / "abalone_jobs_common.py"  # imported by every PySpark job: --py-files
 SKLEARN_JOBS = REPO / "processing_scripts" / "sklearn"
 JAR = REPO / "scala_jobs" / "target" / "abalone-jobs.jar"
 ABALONE = REPO / "data" / "abalone.csv"
@@ -51,7 +52,7 @@ def run_job(engine: str, job: str, args: list[str], cwd: Path) -> subprocess.Com
         for key, value in SPARK_CONF.items():
             cmd += ["--conf", f"{key}={value}"]
         cmd += (
-            [str(PYSPARK_JOBS / f"{job}.py")]
+            ["--py-files", str(PYSPARK_COMMON), str(PYSPARK_JOBS / f"{job}.py")]
             if engine == "pyspark"
             else ["--class", SCALA_CLASSES[job], str(JAR)]
         )
