@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -128,3 +129,17 @@ def write_message(
             f.write(message.replace("\n", " ")[:1024] + "\n")
     except OSError as exc:
         log.warning(warning, path, exc)
+
+
+def run_job(app: str, message_file: str, log: logging.Logger, body: Callable[[SparkSession], None]) -> int:
+    """Run ``body`` in a Spark session; bad input ends it with exit 1 and a one-line message file."""
+    spark = spark_session(app)
+    try:
+        body(spark)
+    except (InputDataError, FileExistsError) as exc:
+        log.error("%s", exc)
+        write_message(message_file, str(exc), log)
+        return 1
+    finally:
+        spark.stop()
+    return 0

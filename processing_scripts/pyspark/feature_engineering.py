@@ -26,10 +26,9 @@ from abalone_jobs_common import (
     check_destination,
     data_file_names,
     local_path,
-    spark_session,
+    run_job,
     write_atomically,
     write_json,
-    write_message,
 )
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import (
@@ -231,8 +230,8 @@ def engineer(df: DataFrame, seed: int, train_ratio: float, validation_ratio: flo
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    spark = spark_session("abalone-feature-engineering")
-    try:
+
+    def job(spark: SparkSession) -> None:
         check_destination(args.output)
         raw = read_raw(spark, args.input)
         features, stats = engineer(raw, args.seed, args.train_ratio, args.validation_ratio)
@@ -240,13 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         write_atomically(features, args.output, "parquet")
         LOG.info("features written to %s", args.output)
         LOG.info("transform written to %s", write_json(stats, args.transform_output, "preprocessing.json"))
-    except (InputDataError, FileExistsError) as exc:
-        LOG.error("%s", exc)
-        write_message(args.message_file, str(exc), LOG)
-        return 1
-    finally:
-        spark.stop()
-    return 0
+
+    return run_job("abalone-feature-engineering", args.message_file, LOG, job)
 
 
 if __name__ == "__main__":

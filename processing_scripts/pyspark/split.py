@@ -22,9 +22,8 @@ from abalone_jobs_common import (
     check_destination,
     local_path,
     read_features_table,
-    spark_session,
+    run_job,
     write_atomically,
-    write_message,
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -61,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     outputs = {s: getattr(args, f"{s}_output") or f"{args.output.rstrip('/')}/{s}" for s in SPLITS}
-    spark = spark_session("abalone-split")
-    try:
+
+    def job(spark: SparkSession) -> None:
         for path in outputs.values():
             check_destination(path)
         df = read_features(spark, args.input).cache()
@@ -72,13 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                 part = part.select(*[F.col(c).cast("double") for c in CSV_COLUMNS])
             write_atomically(part, path, args.format)
             LOG.info("%s: %d rows -> %s (%s)", split, part.count(), path, args.format)
-    except (InputDataError, FileExistsError) as exc:
-        LOG.error("%s", exc)
-        write_message(args.message_file, str(exc), LOG)
-        return 1
-    finally:
-        spark.stop()
-    return 0
+
+    return run_job("abalone-split", args.message_file, LOG, job)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,18 @@ object Io {
 
   def log(message: String): Unit = System.err.println(s"${java.time.LocalDateTime.now} abalone: $message")
 
+  /** Run `body` in a Spark session; bad input exits 1 with a one-line message file (the container's contract). */
+  def runJob(app: String, messageFile: String)(body: SparkSession => Unit): Unit = {
+    val spark = session(app)
+    val code = try { body(spark); 0 } catch {
+      case e @ (_: InputDataException | _: IllegalStateException) =>
+        log(s"ERROR ${e.getMessage}")
+        writeMessage(messageFile, e.getMessage)
+        1
+    } finally spark.stop()
+    if (code != 0) sys.exit(code)
+  }
+
   /** Minimal JSON for the reports (numbers, strings, booleans, maps, sequences). */
   def json(value: Any, indent: String = ""): String = {
     val next = indent + "  "

@@ -28,22 +28,14 @@ object FeatureEngineering {
     val (trainRatio, validationRatio, seed) = (args.double("train-ratio"), args.double("validation-ratio"), args.int("seed"))
     require(trainRatio > 0 && trainRatio <= 1 && validationRatio >= 0 && trainRatio + validationRatio <= 1 + 1e-12,
       s"--train-ratio/--validation-ratio: expected 0 < train <= 1, 0 <= validation, sum <= 1; got $trainRatio, $validationRatio")
-    val spark = Io.session("abalone-feature-engineering")
-    val code = try {
+    Io.runJob("abalone-feature-engineering", args("message-file")) { spark =>
       Io.checkDestination(args("output"))
       val (features, stats) = engineer(readRaw(spark, args("input")), seed, trainRatio, validationRatio)
       Io.log(s"split counts ${stats("counts")} (seed $seed)")
       Io.writeAtomically(features, args("output"), "parquet")
       Io.log(s"features written to ${args("output")}")
       Io.log(s"transform written to ${Io.writeText(args("transform-output"), "preprocessing.json", Io.json(stats) + "\n")}")
-      0
-    } catch {
-      case e @ (_: InputDataException | _: IllegalStateException) =>
-        Io.log(s"ERROR ${e.getMessage}")
-        Io.writeMessage(args("message-file"), e.getMessage)
-        1
-    } finally spark.stop()
-    if (code != 0) sys.exit(code)
+    }
   }
 
   /** Read CSV (header) or Parquet: `sex` string, the rest doubles; an unparsable value is an error. */

@@ -25,8 +25,7 @@ object Split {
     val format = args("format")
     require(Set("parquet", "csv").contains(format), s"--format: expected parquet or csv, got $format")
     val outputs = Splits.map(s => s -> Option(args(s"$s-output")).filter(_.nonEmpty).getOrElse(args("output").stripSuffix("/") + "/" + s))
-    val spark = Io.session("abalone-split")
-    val code = try {
+    Io.runJob("abalone-split", args("message-file")) { spark =>
       outputs.foreach { case (_, p) => Io.checkDestination(p) }
       val df = readFeatures(spark, args("input")).cache()
       outputs.foreach { case (split, path) =>
@@ -35,14 +34,7 @@ object Split {
         Io.writeAtomically(part, path, format)
         Io.log(s"$split: ${part.count()} rows -> $path ($format)")
       }
-      0
-    } catch {
-      case e @ (_: InputDataException | _: IllegalStateException) =>
-        Io.log(s"ERROR ${e.getMessage}")
-        Io.writeMessage(args("message-file"), e.getMessage)
-        1
-    } finally spark.stop()
-    if (code != 0) sys.exit(code)
+    }
   }
 
   def readFeatures(spark: SparkSession, path: String): DataFrame = {
