@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sagemaker_processing_provider.api.validation import service_model
 from sagemaker_processing_provider.local.backend import LocalProcessingBackend
-from sagemaker_processing_provider.local.validation import service_model
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 SCRIPT = "import json\nprint(json.load(open('/opt/ml/config/resourceconfig.json'))['current_host'])\n"

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from sagemaker_processing_provider.local.backend import LocalProcessingBackend
-from sagemaker_processing_provider.local.smspark_submit import MASTER_ENV, find_spark_home
+from sagemaker_processing_provider.local.smspark_options import MASTER_ENV, find_spark_home
 
 IMAGE = "173754725891.dkr.ecr.us-east-1.amazonaws.com/sagemaker-spark-processing:3.5-cpu"
 APP = """

@@ -31,7 +31,6 @@ JAR_BUILD = REPO / "scala_jobs" / "build.sh"
 DAG_IDS = {e: f"abalone_{e}_pipeline" for e in ("sklearn", "pyspark", "scala")}
 TASKS = ("feature_engineering", "split", "validation")
 LOCAL_CONNECTION = json.dumps({"conn_type": "aws", "extra": {"processing_backend": "local"}})
-MAX_TRIES = 10
 
 
 class LocalAirflowError(RuntimeError):
@@ -115,29 +114,29 @@ def find_run(dag_id: str, logical_date: datetime, env: dict[str, str]) -> dict:
     raise LocalAirflowError(f"no run of {dag_id} at {logical_date.isoformat()} in `airflow dags list-runs`")
 
 
-def run_jobs(dag_id: str, run_id: str, home: Path) -> list[dict]:
-    """The last try's processing job of each task of the run, described by the local backend."""
+def run_jobs(dag_id: str, run: dict, home: Path) -> list[dict]:
+    """The last processing job of each task of the run: the newest job of the task's base name created
+    since the run started (names also hash the deployment's namespace, so they are found, not derived)."""
     from sagemaker_processing_provider.local.backend import LocalProcessingBackend
-    from sagemaker_processing_provider.request.names import job_name_for
 
     backend = LocalProcessingBackend(home=home)
+    started = datetime.fromisoformat(run["start_date"]) if run.get("start_date") else None
     jobs = []
     for task_id in TASKS:
         base = f"{dag_id}-{task_id}".replace("_", "-")
-        names = [
-            job_name_for(base=base, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1, try_number=n)
-            for n in range(MAX_TRIES, 0, -1)
-        ]
-        found = next((n for n in names if (home / "jobs" / n).is_dir()), None)
+        kwargs = {"NameContains": base, "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 1}
+        if started:
+            kwargs["CreationTimeAfter"] = started
+        found = backend.list_processing_jobs(**kwargs)["ProcessingJobSummaries"]
         if found:
-            jobs.append(backend.describe_processing_job(ProcessingJobName=found))
+            jobs.append(backend.describe_processing_job(ProcessingJobName=found[0]["ProcessingJobName"]))
     return jobs
 
 
 def print_summary(dag_id: str, run: dict, env: dict[str, str]) -> None:
     """Where the outputs, the validation report and the jobs of this run are."""
     home = Path(env["SM_PROCESSING_HOME"])
-    jobs = run_jobs(dag_id, run["run_id"], home)
+    jobs = run_jobs(dag_id, run, home)
     print(f"\nDAG run {dag_id} / {run['run_id']}: {run['state']}")
     print(f"Job store (SM_PROCESSING_HOME): {home}")
     print("Processing jobs (details: `sm-processing describe <name>`, `sm-processing logs <name>`):")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -56,3 +57,37 @@ def aws_env(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server
+
+
+@pytest.fixture
+def s3(moto_server):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"my-bucket-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_stager(s3, bucket):
+    from sagemaker_processing_provider.backends.staging import S3Stager
+
+    return S3Stager(s3, bucket, "code")
+
+
+@pytest.fixture
+def local_stager(tmp_path):
+    from sagemaker_processing_provider.backends.staging import LocalStager
+
+    return LocalStager(tmp_path / "home")

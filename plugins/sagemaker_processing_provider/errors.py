@@ -1,7 +1,7 @@
 """Typed errors shared by the request builder, the backends and the operators.
 
 Kept free of botocore so that importing an operator at DAG parse time stays cheap; the local
-backend's AWS-shaped ``ClientError`` subclasses live in ``local/client_errors.py``.
+backend's AWS-shaped ``ClientError`` subclasses live in ``api/client_errors.py``.
 """
 
 from __future__ import annotations

@@ -65,3 +65,59 @@ def test_sync_and_deferrable_tasks_succeed_under_airflow_dags_test(tmp_path: Pat
         )
     assert set(links) == {ProcessingJobLink.key, ProcessingLogsLink.key}
     assert json.loads(links[ProcessingLogsLink.key]).startswith((store / "jobs").resolve().as_uri())
+
+
+TIMEOUT_DAG = """
+from datetime import timedelta
+from airflow.sdk import DAG
+from sagemaker_processing_provider.operators.sklearn import SKLearnProcessorOperator
+
+with DAG("ops_timeout_test", schedule=None):
+    SKLearnProcessorOperator(
+        task_id="slow_deferred",
+        image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+        instance_type="ml.m5.xlarge",
+        code={code!r},
+        check_interval=0.5,
+        deferrable=True,
+        execution_timeout=timedelta(seconds=10),
+    )
+"""
+
+
+@pytest.mark.slow
+def test_deferred_task_times_out_and_stops_its_job_under_airflow_dags_test(tmp_path: Path) -> None:
+    """Before: a deferred task's execution_timeout did nothing (the job ran on); now the task fails and
+    its job is stopped when the timeout passes."""
+    airflow_home, dags, store = tmp_path / "airflow", tmp_path / "dags", tmp_path / "store"
+    dags.mkdir()
+    (tmp_path / "job.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n")
+    (dags / "ops_timeout_test.py").write_text(TIMEOUT_DAG.format(code=str(tmp_path / "job.py")))
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "SM_PROCESSING_HOME": str(store),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            {"conn_type": "aws", "extra": {"processing_backend": "local"}}
+        ),
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    run = subprocess.run(
+        [airflow, "dags", "test", "ops_timeout_test"], env=env, capture_output=True, text=True, timeout=120
+    )
+    output = run.stdout + run.stderr
+    assert "state=failed" in output or run.returncode != 0, output[-3000:]
+    assert "Deferring: the triggerer waits for" in output  # the timeout hit the deferred wait
+    assert "execution_timeout (0:00:10) reached" in output and "was stopped" in output
+    [name] = job_names(store)
+    from sagemaker_processing_provider.local.backend import LocalProcessingBackend
+
+    assert LocalProcessingBackend(store).describe_processing_job(ProcessingJobName=name)[
+        "ProcessingJobStatus"
+    ] in (
+        "Stopping",
+        "Stopped",
+    )

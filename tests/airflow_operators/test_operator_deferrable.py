@@ -79,7 +79,7 @@ def test_failed_job_event_fails_execute_complete(job_home: Path, job_files: dict
 
 def test_unknown_job_is_an_error_event(job_home: Path) -> None:
     event = asyncio.run(first_event(ProcessingJobTrigger(job_name="no-such-job", poll_interval=0.1)))
-    assert event.payload["status"] == "error" and "Could not find" in event.payload["message"]
+    assert event.payload["status"] == "error" and "does not exist" in event.payload["message"]
     with pytest.raises(ProcessingError, match="no-such-job"):
         sklearn_operator({"script": "x", "data": "x", "out": "x", "release": "x"}).execute_complete(
             context(), event.payload

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
 from airflow_operators_support import context, sklearn_operator
+from sagemaker_processing_provider.backends.cloudwatch import LOG_GROUP
 from sagemaker_processing_provider.errors import RequestError
-from sagemaker_processing_provider.hooks.processing import LOG_GROUP, ProcessingHook
+from sagemaker_processing_provider.hooks.processing import ProcessingHook
 from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -25,23 +27,23 @@ def _conn(monkeypatch: pytest.MonkeyPatch, extra: dict | None) -> None:
 
 def test_local_backend_from_the_connection_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _conn(monkeypatch, {"processing_backend": "local", "local_home": str(tmp_path / "elsewhere")})
-    hook = ProcessingHook()
-    assert hook.is_local and hook.backend == "local"
-    assert Path(hook.client.home) == tmp_path / "elsewhere"
-    assert hook.console_urls("j-1")["job"] == (tmp_path / "elsewhere" / "jobs" / "j-1").resolve().as_uri()
+    backend = ProcessingHook().backend
+    assert backend.name == "local"
+    assert Path(backend.home) == tmp_path / "elsewhere"
+    assert backend.console_urls("j-1")["job"] == (tmp_path / "elsewhere" / "jobs" / "j-1").resolve().as_uri()
 
 
 @pytest.mark.parametrize("extra", [None, {}, {"region_name": "eu-west-1"}, {"processing_backend": "AWS"}])
 def test_absent_extra_means_aws(monkeypatch: pytest.MonkeyPatch, extra: dict | None) -> None:
     _conn(monkeypatch, extra)
-    assert ProcessingHook().backend == "aws"
+    assert ProcessingHook().backend.name == "aws"
 
 
 @pytest.mark.parametrize("value", ["locla", "", "docker", 1, None])
 def test_unknown_backend_is_an_error_not_a_local_run(monkeypatch: pytest.MonkeyPatch, value) -> None:
     _conn(monkeypatch, {"processing_backend": value})
     with pytest.raises(RequestError, match="processing_backend") as info:
-        _ = ProcessingHook().client
+        _ = ProcessingHook().backend
     assert "'aws', 'local'" in str(info.value)
 
 
@@ -62,19 +64,20 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_aws_stager_uploads_to_the_sdk_default_bucket(aws: str, tmp_path: Path) -> None:
-    hook = ProcessingHook()
-    assert not hook.is_local and hook.client.meta.endpoint_url == aws
-    stager = hook.stager()
+    backend = ProcessingHook().backend
+    assert backend.name == "aws" and backend.client.meta.endpoint_url == aws
+    stager = backend.stager()
     assert stager.bucket == f"sagemaker-us-east-1-{MOTO_ACCOUNT}"
     script = tmp_path / "job.py"
     script.write_text("print('hi')\n")
     uri = stager.stage_file(script)
+    stager.upload()
     assert uri.startswith(f"s3://{stager.bucket}/processing-code/") and uri.endswith("/job.py")
-    assert hook.stager().stage_file(script) == uri  # content-addressed: same bytes, same key
+    assert backend.stager().stage_file(script) == uri  # content-addressed: same bytes, same key
     key = uri.split("/", 3)[3]
     assert stager.client.get_object(Bucket=stager.bucket, Key=key)["Body"].read() == b"print('hi')\n"
     with pytest.raises(RequestError, match="code_location"):
-        hook.stager("https://example.com/x")
+        backend.stager("https://example.com/x")
 
 
 def test_operator_on_aws_creates_and_describes_through_sagemaker(aws: str, tmp_path: Path) -> None:
@@ -97,7 +100,9 @@ def test_operator_on_aws_creates_and_describes_through_sagemaker(aws: str, tmp_p
     assert result["backend"] == "aws" and result["status"] == "Completed"  # moto completes at once
     assert result["arn"].endswith(f"processing-job/{name}")
     assert result["inputs"]["input-1"] == "s3://raw-data/abalone/"
-    assert result["inputs"]["code"].startswith("s3://my-code-bucket/team-a/")
+    assert "code" not in result["inputs"]  # the script is plumbing, not a dataset
+    code = [i for i in result["Processing"]["ProcessingInputs"] if i["InputName"] == "code"][0]
+    assert code["S3Input"]["S3Uri"].startswith("s3://my-code-bucket/team-a/")
     assert result["outputs"] == {"result": f"s3://my-code-bucket/{name}/output/result"}
     sent = boto3.client("sagemaker").describe_processing_job(ProcessingJobName=name)
     assert sent["AppSpecification"]["ContainerEntrypoint"] == [
@@ -151,7 +156,8 @@ def test_aws_log_lines_come_from_cloudwatch_streams(aws: str) -> None:
 
     now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
     logs = boto3.client("logs")
-    logs.create_log_group(logGroupName=LOG_GROUP)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):  # one moto per session
+        logs.create_log_group(logGroupName=LOG_GROUP)
     for host in ("algo-1-1700000000", "algo-2-1700000000"):
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=f"job-a/{host}")
         logs.put_log_events(
@@ -161,8 +167,8 @@ def test_aws_log_lines_come_from_cloudwatch_streams(aws: str) -> None:
         )
     logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="job-ab/algo-1-1")  # another job
 
-    hook = ProcessingHook()
-    lines, cursor = hook.log_events("job-a")
+    backend = ProcessingHook().backend
+    lines, cursor = backend.log_events("job-a", None)
     assert lines == [
         "[algo-1-1700000000] algo-1 line 0",
         "[algo-1-1700000000] algo-1 line 1",
@@ -170,11 +176,110 @@ def test_aws_log_lines_come_from_cloudwatch_streams(aws: str) -> None:
         "[algo-2-1700000000] algo-2 line 1",
     ]
     assert json.loads(json.dumps(cursor)) == cursor
-    assert hook.log_events("job-a", cursor)[0] == []
+    assert backend.log_events("job-a", cursor)[0] == []
     logs.put_log_events(
         logGroupName=LOG_GROUP,
         logStreamName="job-a/algo-2-1700000000",
         logEvents=[{"timestamp": now + 9, "message": "late line"}],
     )
-    assert hook.log_events("job-a", cursor)[0] == ["[algo-2-1700000000] late line"]
-    assert ProcessingHook().log_events("job-never-ran") == ([], {})
+    assert backend.log_events("job-a", cursor)[0] == ["[algo-2-1700000000] late line"]
+    assert ProcessingHook().backend.log_events("job-never-ran", None) == ([], {})
+
+
+def test_aws_logs_of_sixty_hosts_are_all_read(aws: str) -> None:
+    """DescribeLogStreams pages at 50 streams: every page is read."""
+    import time
+
+    import boto3
+
+    now = int(time.time() * 1000)
+    logs = boto3.client("logs")
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):  # one moto per session
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    for n in range(1, 61):
+        stream = f"job-60/algo-{n}-1700000000"
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now, "message": f"host {n}"}],
+        )
+    lines, cursor = ProcessingHook().backend.log_events("job-60", None)
+    assert len(lines) == 60 and len(cursor) == 60
+    assert lines[0] == "[algo-1-1700000000] host 1" and lines[-1] == "[algo-60-1700000000] host 60"
+
+
+def _job_count() -> int:
+    import boto3
+
+    return len(boto3.client("sagemaker").list_processing_jobs(MaxResults=100)["ProcessingJobSummaries"])
+
+
+def _code_objects(bucket: str) -> list[dict]:
+    import boto3
+
+    return boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+
+
+def test_aws_uploads_use_the_output_kms_key(aws: str, tmp_path: Path) -> None:
+    import boto3
+
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    files = {
+        "script": tmp_path / "job.py",
+        "data": tmp_path / "d",
+        "out": tmp_path,
+        "release": tmp_path / "r",
+    }
+    files["script"].write_text("print('hi')\n")
+    files["data"].mkdir()
+    (files["data"] / "part.csv").write_text("a\n1\n")
+    boto3.client("s3").create_bucket(Bucket="kms-code-bucket")
+    operator = sklearn_operator(
+        files, role=ROLE, outputs=None, output_kms_key=key, code_location="s3://kms-code-bucket/x"
+    )
+    operator.execute(context(dag_id="kms_dag"))
+    objects = _code_objects("kms-code-bucket")
+    assert {o["Key"].rsplit("/", 1)[1] for o in objects} == {"job.py", "part.csv"}
+    for obj in objects:
+        head = boto3.client("s3").head_object(Bucket="kms-code-bucket", Key=obj["Key"])
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"arguments": ["x" * 257]}, "ContainerArguments"),
+        (
+            {"inputs": [{"source": "s3://raw/a", "destination": "/opt/ml/processing/input/code"}]},
+            "LocalPath",
+        ),
+        (
+            {
+                "inputs": [
+                    {"source": "s3://raw/a", "destination": "/opt/ml/processing/input/a"},
+                    {"source": "s3://raw/b", "destination": "/opt/ml/processing/input/a"},
+                ]
+            },
+            "LocalPath",
+        ),
+    ],
+)
+def test_aws_request_is_validated_before_any_upload(
+    aws: str, tmp_path: Path, overrides: dict, field: str
+) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    files = {"script": tmp_path / "job.py", "data": tmp_path, "out": tmp_path, "release": tmp_path / "r"}
+    files["script"].write_text("print('hi')\n")
+    boto3.client("s3").create_bucket(Bucket="checked-code-bucket")
+    jobs_before = _job_count()
+    operator = sklearn_operator(
+        files, role=ROLE, outputs=None, code_location="s3://checked-code-bucket/x", **overrides
+    )
+    with pytest.raises(ClientError, match=field) as info:
+        operator.execute(context(dag_id="checked_dag"))
+    assert info.value.response["Error"]["Code"] == "ValidationException"
+    assert _code_objects("checked-code-bucket") == []  # nothing was uploaded
+    assert _job_count() == jobs_before  # and no job was created

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from airflow_operators_support import context, job_names, sklearn_operator, wait_for_status
+from sagemaker_processing_provider.hooks.processing import ProcessingHook
 from sagemaker_processing_provider.request.names import job_name_for
 
 HERE = Path(__file__).parent
@@ -31,6 +32,7 @@ def test_killed_worker_then_retry_reattaches_to_the_one_job(job_home: Path, job_
             run_id=ti.run_id,
             map_index=-1,
             try_number=1,
+            namespace=ProcessingHook().namespace,
         )
         wait_for_status(job_home, try1, ("InProgress",))
     finally:

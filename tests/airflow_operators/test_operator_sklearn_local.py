@@ -25,7 +25,9 @@ def test_runs_a_job_and_returns_a_json_result(job_home: Path, job_files: dict, c
     assert result["arn"].endswith(result["job_name"].lower())
     assert result["outputs"] == {"result": Path(job_files["out"]).resolve().as_uri()}
     assert result["inputs"]["input-1"] == Path(job_files["data"]).resolve().as_uri()
-    assert "code" in result["inputs"]
+    assert "code" not in result["inputs"]  # the script is plumbing, not data
+    assert result["Processing"]["ProcessingJobStatus"] == "Completed"  # the whole describe, as upstream
+    assert {i["InputName"] for i in result["Processing"]["ProcessingInputs"]} == {"input-1", "code"}
     assert json.loads((job_files["out"] / "result.json").read_text()) == {"rows": 3}
     # the job's own lines reached the task log
     assert "[job] job done, rows 3" in capfd.readouterr().out
@@ -37,6 +39,7 @@ def test_runs_a_job_and_returns_a_json_result(job_home: Path, job_files: dict, c
 
 
 def test_job_name_is_derived_from_the_task_instance(job_home: Path, job_files: dict) -> None:
+    from sagemaker_processing_provider.hooks.processing import ProcessingHook
     from sagemaker_processing_provider.request.names import job_name_for
 
     ctx = context(try_number=1, dag_id="my_dag", task_id="feature_engineering", map_index=3)
@@ -49,6 +52,7 @@ def test_job_name_is_derived_from_the_task_instance(job_home: Path, job_files: d
         run_id=ti.run_id,
         map_index=3,
         try_number=1,
+        namespace=ProcessingHook().namespace,
     )
     assert result["job_name"] == expected
 

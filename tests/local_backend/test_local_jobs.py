@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from local_backend_support import make_request, processes_with, unique, wait, wait_for
-from sagemaker_processing_provider.local import client_errors
+from sagemaker_processing_provider.api import client_errors
 
 CONTRACT = """
 import json, os, sys

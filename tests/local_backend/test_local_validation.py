@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ParamValidationError
 from local_backend_support import make_request
-from sagemaker_processing_provider.local import client_errors
+from sagemaker_processing_provider.api import client_errors
 
 
 def s3_input(name: str, local: str, uri: str = "s3://bucket/in", **extra: Any) -> dict[str, Any]:

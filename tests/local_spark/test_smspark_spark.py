@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sagemaker_processing_provider.local.smspark_submit import OPT_ML_ENV, find_spark_home
+from sagemaker_processing_provider.local.smspark_options import OPT_ML_ENV, find_spark_home
 
 pytestmark = pytest.mark.slow
 

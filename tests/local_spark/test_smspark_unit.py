@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sagemaker_processing_provider.local import smspark_submit as sm
+from sagemaker_processing_provider.local import smspark_options as sm
 from sagemaker_processing_provider.local.smspark_run import EventLogPublisher, last_error_line
+from sagemaker_processing_provider.local.smspark_submit import main as smspark_main
 
 SPARK_HOME = Path("/spark")
 PY = "/venv/bin/python"
@@ -288,13 +289,13 @@ def test_worker_exits_zero_without_running_spark(opt_ml, caplog):
         json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]})
     )
     with caplog.at_level("INFO", logger="smspark-submit"):
-        assert sm.main(["/opt/ml/processing/input/code/app.py"]) == 0
+        assert smspark_main(["/opt/ml/processing/input/code/app.py"]) == 0
     assert "the primary algo-1 runs the Spark app locally" in caplog.text
     assert not (opt_ml / "output" / "message").exists()
 
 
 def test_bad_option_writes_message_and_exits_1(opt_ml):
-    assert sm.main(["--num-executors", "3", "app.py"]) == 1
+    assert smspark_main(["--num-executors", "3", "app.py"]) == 1
     message = (opt_ml / "output" / "message").read_text()
     assert message.startswith(
         "Algorithm Error: (caused by NoSuchOption): Couldn't parse input.: No such option: --num-executors"
@@ -305,7 +306,7 @@ def test_invalid_configuration_json_writes_message(opt_ml):
     conf = opt_ml / "processing" / "input" / "conf"
     conf.mkdir(parents=True)
     (conf / "configuration.json").write_text('[{"Classification": "spark-default", "Properties": {}}]')
-    assert sm.main(["app.py"]) == 1
+    assert smspark_main(["app.py"]) == 1
     assert "invalid classification 'spark-default'" in (opt_ml / "output" / "message").read_text()
 
 
@@ -313,7 +314,7 @@ def test_unreadable_configuration_json(opt_ml):
     conf = opt_ml / "processing" / "input" / "conf"
     conf.mkdir(parents=True)
     (conf / "configuration.json").write_text("{not json")
-    assert sm.main(["app.py"]) == 1
+    assert smspark_main(["app.py"]) == 1
     assert "configuration.json is not valid JSON" in (opt_ml / "output" / "message").read_text()
 
 

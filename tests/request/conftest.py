@@ -2,46 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 REGION = "us-east-1"
-
-
-@pytest.fixture
-def s3(moto_server):
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=moto_server,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@pytest.fixture
-def bucket(s3):
-    name = f"my-bucket-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def s3_stager(s3, bucket):
-    from sagemaker_processing_provider.request.staging import S3Stager
-
-    return S3Stager(s3, bucket, "code")
-
-
-@pytest.fixture
-def local_stager(tmp_path):
-    from sagemaker_processing_provider.request.staging import LocalStager
-
-    return LocalStager(tmp_path / "home")
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from request_support import build_and_upload
 from sagemaker_processing_provider.errors import RequestError
 from sagemaker_processing_provider.request.images import sklearn_image_uri, spark_image_uri
+from sagemaker_processing_provider.request.params import SKLearnParams
 from sagemaker_processing_provider.request.sklearn import build_sklearn_request
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -36,7 +38,7 @@ def build(stager, script, **overrides):
         default_output_prefix="file:///tmp/default-outputs",
     )
     params.update(overrides)
-    return build_sklearn_request(**params)
+    return build_and_upload(build_sklearn_request, SKLearnParams, **params)
 
 
 def test_matches_the_sdk_shape_on_aws(s3_stager, bucket, script, validate_request):

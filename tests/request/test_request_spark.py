@@ -7,8 +7,19 @@ import re
 from pathlib import Path
 
 import pytest
+from request_support import build_and_upload
 from sagemaker_processing_provider.errors import RequestError
-from sagemaker_processing_provider.request.spark import build_pyspark_request, build_spark_jar_request
+from sagemaker_processing_provider.request.params import PySparkParams, SparkJarParams
+from sagemaker_processing_provider.request.spark import build_spark_request
+
+
+def build_pyspark_request(**kwargs):
+    return build_and_upload(build_spark_request, PySparkParams, **kwargs)
+
+
+def build_spark_jar_request(**kwargs):
+    return build_and_upload(build_spark_request, SparkJarParams, **kwargs)
+
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 SPARK = "173754725891.dkr.ecr.us-east-1.amazonaws.com/sagemaker-spark-processing"

@@ -20,7 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sagemaker_processing_provider.local import client_errors, sandbox
+from sagemaker_processing_provider.api import client_errors
+from sagemaker_processing_provider.api.validation import (
+    check_model_limits,
+    input_shape,
+    validate_create_request,
+)
+from sagemaker_processing_provider.local import sandbox
 from sagemaker_processing_provider.local.store import (
     TERMINAL,
     JobStore,
@@ -28,11 +34,6 @@ from sagemaker_processing_provider.local.store import (
     pid_record,
     record_alive,
     write_json_atomic,
-)
-from sagemaker_processing_provider.local.validation import (
-    check_model_limits,
-    input_shape,
-    validate_create_request,
 )
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class LocalProcessingBackend:
     def create_processing_job(self, **request: Any) -> dict[str, Any]:
         """Validate, record the job, start its detached runner and return at once."""
         validate_create_request(request)
+        _check_image(request)
         name = request["ProcessingJobName"]
         arn = job_arn(name)
         created = now_iso()
@@ -237,6 +239,19 @@ class LocalProcessingBackend:
     def job_folder(self, name: str) -> Path:
         """Where the job's files live (for links and humans)."""
         return self.store.job_dir(name)
+
+
+def _check_image(request: dict[str, Any]) -> None:
+    """The image must map to a local runtime (``local/runtimes.py``); refused before any job exists."""
+    from sagemaker_processing_provider.errors import UnsupportedImageError
+    from sagemaker_processing_provider.local import runtimes
+
+    try:
+        runtimes.resolve(request["AppSpecification"]["ImageUri"])
+    except UnsupportedImageError as exc:
+        raise client_errors.ValidationException(
+            f"AppSpecification.ImageUri: {exc}", "CreateProcessingJob", field="AppSpecification.ImageUri"
+        ) from exc
 
 
 def _matches(job: dict[str, Any], kwargs: dict[str, Any]) -> bool:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
-from sagemaker_processing_provider.local.smspark_submit import SmsparkError, SparkCommand
+from sagemaker_processing_provider.local.smspark_options import SmsparkError, SparkCommand
 
 log = logging.getLogger("smspark-submit")
 

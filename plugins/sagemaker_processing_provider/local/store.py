@@ -100,7 +100,7 @@ class JobStore:
 
     def create(self, name: str, request: dict[str, Any], state: dict[str, Any]) -> Path:
         """Create the job folder with its request and first state; ResourceInUse if the name is taken."""
-        from sagemaker_processing_provider.local import client_errors
+        from sagemaker_processing_provider.api import client_errors
 
         self.jobs.mkdir(parents=True, exist_ok=True)
         final = self.jobs / name
@@ -125,7 +125,7 @@ class JobStore:
     def _require(self, name: str, operation: str) -> Path:
         path = self.jobs / name
         if not (path / "state.json").is_file():
-            from sagemaker_processing_provider.local import client_errors
+            from sagemaker_processing_provider.api import client_errors
 
             raise client_errors.JobNotFound(f"Could not find requested job with name {name}", operation)
         return path

@@ -1,22 +1,19 @@
-"""The shared processing operator: naming, reattach, wait or defer, logs, stop on kill, links, lineage.
+"""The shared processing operator: create or reattach, wait or defer, logs, stop on kill, links, lineage.
 
-Subclasses (scikit-learn, PySpark, Spark jar) only turn their own parameters into a request through
-the request builder (``_build_request``) and name their local files (``_local_files``); every
-Airflow behaviour lives here, once.
-
-Retries: the job name is derived from (base, dag, task, run, map index, try). A try first describes
-the jobs of this and earlier tries: an ``InProgress`` one is reattached (its worker died; starting a
-second job would duplicate the work); a ``Completed`` one is returned only with
-``reuse_completed_job=True``; a ``Failed``, ``Stopped`` or ``Stopping`` one gets a new job under this
-try's name (a ``Stopping`` job is being stopped on purpose: waiting on it could only fail the retry).
+Subclasses declare only their parameter spec (``job_params``, from ``request/params.py``) and their
+request builder (``build_request``); the constructor, template fields and docs are generated from the
+spec (``operators/signature.py``) and every Airflow behaviour lives here, once. The backend comes
+from ``ProcessingHook``; nothing here branches on which one it is.
 
 Assets: Airflow 3 records asset events only for outlets declared at parse time, so the operator does
 not invent them at run time; declare ``outlets=[Asset("s3://...")]`` on the task for data-aware
-scheduling. OpenLineage datasets come from the job's actual S3 inputs and outputs.
+scheduling. OpenLineage datasets come from the job's actual data inputs and outputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Sequence
 from functools import cached_property
@@ -26,109 +23,75 @@ from urllib.parse import urlparse
 
 from airflow.sdk import BaseOperator, conf
 
-from sagemaker_processing_provider.errors import ProcessingError, ProcessingJobFailed, RequestError
+from sagemaker_processing_provider.backends.base import FAILED, TERMINAL
+from sagemaker_processing_provider.errors import ProcessingError, ProcessingJobFailed
 from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
+from sagemaker_processing_provider.operators import attach, signature
 from sagemaker_processing_provider.operators.lineage import job_channels, lineage_facets
+from sagemaker_processing_provider.request.params import ProcessorParams, templated
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from sagemaker_processing_provider.backends.base import ProcessingBackend
     from sagemaker_processing_provider.hooks.processing import ProcessingHook
 
-TERMINAL = ("Completed", "Failed", "Stopped")
-FAILED = ("Failed", "Stopped")
-# RoleArn is required by the API; the local backend never assumes it, so it gets this documented one.
-LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/sm-processing-local"
-AWS_CHECK_INTERVAL = 30.0  # as the Amazon provider's SageMaker operators
-LOCAL_CHECK_INTERVAL = 2.0
-COMMON_FIELDS = (
-    "role",
-    "instance_type",
-    "instance_count",
-    "inputs",
-    "outputs",
-    "arguments",
-    "env",
-    "base_job_name",
-    "max_runtime_in_seconds",
-    "volume_size_in_gb",
-    "volume_kms_key",
-    "output_kms_key",
-    "tags",
-    "network_config",
-    "framework_version",
-    "image_uri",
-    "code_location",
-    "aws_conn_id",
-    "region_name",
-)
-
-
-def stop_job(hook: ProcessingHook, job_name: str, log) -> None:
-    """Stop a job that is still running; a job that already ended (or is stopping) is left alone."""
-    try:
-        status = hook.client.describe_processing_job(ProcessingJobName=job_name)["ProcessingJobStatus"]
-        if status != "InProgress":
-            log.info("Processing job %s is %s; nothing to stop", job_name, status)
-            return
-        log.warning("Stopping processing job %s", job_name)
-        hook.client.stop_processing_job(ProcessingJobName=job_name)
-    except Exception:
-        log.exception("Could not stop processing job %s; it may still be running", job_name)
+AWS_FIELDS = ("aws_conn_id", "region_name")
+DEFERRAL_GRACE_SECONDS = 60  # Airflow's own deferral timeout backs up the trigger's, a little later
 
 
 class SageMakerProcessingBaseOperator(BaseOperator):
     """Run one SageMaker Processing job, on AWS or locally (the connection decides), and wait for it.
 
-    Parameters carry the SageMaker Python SDK's names. Additionally:
+    Airflow-side options (the processor's own parameters follow, from its spec):
 
-    :param code_location: ``s3://bucket/prefix`` where local code/dependencies are uploaded (AWS).
     :param aws_conn_id: connection; its extra ``processing_backend`` picks ``aws`` (default) or ``local``.
+    :param region_name: AWS region (overrides the connection's).
+    :param verify: SSL verification for AWS calls.
+    :param botocore_config: botocore ``Config`` parameters.
+    :param wait_for_completion: wait until the job ends (default); ``False``: submit and return.
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param check_interval: seconds between two status checks (default: 30 on AWS, 2 on the local
         backend, where jobs of a few seconds are common).
     :param reuse_completed_job: a retry may return an earlier try's *Completed* job instead of
         running again (default: a cleared or retried task runs a new job).
     :param print_log: copy the job's log lines into the task log.
+
+    Returns (XCom) ``{job_name, status, arn, backend, inputs, outputs, "Processing": <the whole
+    DescribeProcessingJob answer, JSON-safe>}``: the last key as the Amazon provider's operator pushes it.
     """
 
+    job_params: ClassVar[type[ProcessorParams]] = ProcessorParams
     default_base_job_name: ClassVar[str] = "processing"
-    template_fields: Sequence[str] = COMMON_FIELDS
+    template_fields: Sequence[str] = (*templated(ProcessorParams), *AWS_FIELDS)
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "inputs": "json",
         "outputs": "json",
         "env": "json",
         "tags": "json",
         "network_config": "json",
+        "configuration": "json",
         "arguments": "py",
     }
     operator_extra_links = (ProcessingJobLink(), ProcessingLogsLink())
     ui_color = "#f0ede4"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that sets ``job_params`` gets its constructor, template fields and docs from it."""
+        super().__init_subclass__(**kwargs)
+        if "job_params" in cls.__dict__:
+            cls.template_fields = (*templated(cls.job_params), *AWS_FIELDS)
+            cls.__init__ = signature.spec_init(cls, cls.job_params)  # type: ignore[method-assign]
+            cls.__doc__ = f"{cls.__doc__ or ''}\n\n{signature.params_doc(cls.job_params)}\n"
+
     def __init__(
         self,
         *,
-        role: str | None = None,
-        instance_type: str | None = None,
-        instance_count: int = 1,
-        inputs: list[dict] | None = None,
-        outputs: list[dict] | None = None,
-        arguments: list[str] | None = None,
-        env: dict[str, str] | None = None,
-        base_job_name: str | None = None,
-        max_runtime_in_seconds: int | None = None,
-        volume_size_in_gb: int = 30,
-        volume_kms_key: str | None = None,
-        output_kms_key: str | None = None,
-        tags: list[dict] | dict[str, str] | None = None,
-        network_config: dict | None = None,
-        framework_version: str | None = None,
-        image_uri: str | None = None,
-        code_location: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
+        wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         check_interval: float | None = None,
         reuse_completed_job: bool = False,
@@ -136,41 +99,26 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.role = role
-        self.instance_type = instance_type
-        self.instance_count = instance_count
-        self.inputs = inputs
-        self.outputs = outputs
-        self.arguments = arguments
-        self.env = env
-        self.base_job_name = base_job_name
-        self.max_runtime_in_seconds = max_runtime_in_seconds
-        self.volume_size_in_gb = volume_size_in_gb
-        self.volume_kms_key = volume_kms_key
-        self.output_kms_key = output_kms_key
-        self.tags = tags
-        self.network_config = network_config
-        self.framework_version = framework_version
-        self.image_uri = image_uri
-        self.code_location = code_location
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+        self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.check_interval = check_interval
         self.reuse_completed_job = reuse_completed_job
         self.print_log = print_log
         self._job_name: str | None = None
         self._description: dict | None = None
+        self._started = 0.0
 
     # -- what subclasses provide ----------------------------------------------------------------------
 
-    def _build_request(self, common: dict[str, Any]) -> dict:
-        """Call this processor's request builder with ``common`` plus the subclass's own parameters."""
+    def build_request(self, params: Any, target: Any) -> dict:
+        """This processor's request builder (``request/sklearn.py`` or ``request/spark.py``)."""
         raise NotImplementedError
 
-    def _local_files(self) -> dict[str, str | list[str] | None]:
+    def local_files(self) -> dict[str, str | list[str] | None]:
         """``{parameter: path or paths}`` that must exist locally when they are not URIs."""
         return {}
 
@@ -188,119 +136,60 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self._started = time.time()
         self._check_local_files()
-        hook = self.hook
-        job_name, description = self._attach_or_create(hook, context)
-        self._job_name = job_name
-        urls = hook.console_urls(job_name)
+        backend = self.hook.backend
+        job_name, description = self._attach_or_create(backend, context)
+        urls = backend.console_urls(job_name)
         ProcessingJobLink.persist(context, self, urls["job"])
         ProcessingLogsLink.persist(context, self, urls["logs"])
         self.log.info("Processing job %s: %s (logs: %s)", job_name, urls["job"], urls["logs"])
         if description["ProcessingJobStatus"] not in TERMINAL:
+            if not self.wait_for_completion:
+                self.log.info("wait_for_completion=False: not waiting for %s", job_name)
+                return self._result(backend, description)
             if self.deferrable:
-                self._defer(job_name)
-            description = self._wait(hook, job_name)
-        return self._finish(hook, description)
+                self._defer(backend, job_name)
+            description = self._wait(backend, job_name)
+        return self._finish(backend, description)
 
-    def _attach_or_create(self, hook: ProcessingHook, context: Context) -> tuple[str, dict]:
-        """Reattach to a running job of an earlier try, reuse a completed one if allowed, else create."""
-        ti = context["ti"]
-        names = self._names(ti)
-        try_number = int(ti.try_number)
-        for number in range(try_number, 0, -1):
-            found = self._describe_or_none(hook, names(number))
-            if found is None:
-                continue
-            status = found["ProcessingJobStatus"]
-            if status == "InProgress":
-                self.log.warning(
-                    "REATTACHING to processing job %s (started by try %d, still running) instead of "
-                    "starting a duplicate",
-                    names(number),
-                    number,
-                )
-                self._job_name = names(number)
-                return names(number), found
-            if status == "Completed" and self.reuse_completed_job:
-                self.log.info(
-                    "Reusing completed job %s of try %d (reuse_completed_job=True)", names(number), number
-                )
-                return names(number), found
-            if number == try_number:
-                raise ProcessingError(
-                    f"Processing job {names(number)} of this very try already exists and is {status}; "
-                    "was this run id reused? Clear the task to run it again under a new try."
-                )
-            self.log.info("Job %s of try %d is %s: starting a new job", names(number), number, status)
+    def _names(self, context: Context) -> attach.Names:
+        base = self.base_job_name or self.default_base_job_name  # type: ignore[attr-defined]
+        return attach.job_names(context, base, self.hook.namespace)
+
+    def _attach_or_create(self, backend: ProcessingBackend, context: Context) -> tuple[str, dict]:
+        names, try_number = self._names(context), int(context["ti"].try_number)
+        found = attach.earlier_job(backend, names, try_number, self.reuse_completed_job, self.log)
+        if found:
+            self._job_name = found[0]
+            return found
         job_name = names(try_number)
-        request = self._build_request(self._common_request_args(hook, job_name))
+        request = self._request(backend, job_name)
         self._job_name = job_name  # from here on, on_kill can stop it
         self.log.info(
             "Creating processing job %s (image %s)", job_name, request["AppSpecification"]["ImageUri"]
         )
-        hook.client.create_processing_job(**request)
-        return job_name, hook.client.describe_processing_job(ProcessingJobName=job_name)
+        backend.create(request)
+        return job_name, backend.describe(job_name) or {"ProcessingJobStatus": "InProgress"}
 
-    def _names(self, ti):
-        from sagemaker_processing_provider.request.names import job_name_for
+    def _request(self, backend: ProcessingBackend, job_name: str) -> dict:
+        """Build, validate, then upload: nothing is uploaded for a request the service would refuse."""
+        from sagemaker_processing_provider.request.stager import BuildTarget
 
-        identity = {
-            "base": self.base_job_name or self.default_base_job_name,
-            "dag_id": ti.dag_id,
-            "task_id": ti.task_id,
-            "run_id": ti.run_id,
-            "map_index": -1 if ti.map_index is None else int(ti.map_index),
-        }
-        return lambda try_number: job_name_for(**identity, try_number=try_number)
-
-    @staticmethod
-    def _describe_or_none(hook: ProcessingHook, job_name: str) -> dict | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return hook.client.describe_processing_job(ProcessingJobName=job_name)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") == "ValidationException" and "Could not find" in error.get("Message", ""):
-                return None
-            raise
-
-    def _common_request_args(self, hook: ProcessingHook, job_name: str) -> dict[str, Any]:
-        if not self.instance_type:
-            raise RequestError("instance_type", "required (e.g. 'ml.m5.xlarge')")
-        stager = hook.stager(self.code_location)
-        role = self.role
-        if not role:
-            if not hook.is_local:
-                raise RequestError("role", "required on the AWS backend: an IAM role ARN or name")
-            role = LOCAL_ROLE_ARN
-        elif not hook.is_local and not role.startswith("arn:"):
-            role = hook.sagemaker_hook.expand_role(role)  # a role name -> its ARN, through IAM
-        return {
-            "job_name": job_name,
-            "framework_version": self.framework_version,
-            "image_uri": self.image_uri,
-            "role": role,
-            "instance_type": self.instance_type,
-            "instance_count": self.instance_count,
-            "inputs": self.inputs,
-            "outputs": self.outputs,
-            "arguments": self.arguments,
-            "env": self.env,
-            "volume_size_in_gb": self.volume_size_in_gb,
-            "volume_kms_key": self.volume_kms_key,
-            "output_kms_key": self.output_kms_key,
-            "max_runtime_in_seconds": self.max_runtime_in_seconds,
-            "tags": self.tags,
-            "network_config": self.network_config,
-            "region": hook.region_name,
-            "stager": stager,
-            "default_output_prefix": hook.default_output_prefix(stager),
-        }
+        params = signature.values(self, self.job_params)
+        params = dataclasses.replace(params, role=backend.resolve_role(params.role))
+        stager = backend.stager(params.code_location, params.output_kms_key)
+        target = BuildTarget(job_name, backend.region, stager, backend.default_output_prefix(stager))
+        request = self.build_request(params, target)
+        backend.validate(request)
+        stager.upload()
+        return request
 
     def _check_local_files(self) -> None:
         """Fail before any job starts when a local code/dependency file named by a parameter is missing."""
-        for field, value in self._local_files().items():
+        from sagemaker_processing_provider.errors import RequestError
+
+        for field, value in self.local_files().items():
             for path in [value] if isinstance(value, str) else value or []:
                 parsed = urlparse(str(path))
                 if parsed.scheme not in ("", "file"):
@@ -311,69 +200,97 @@ class SageMakerProcessingBaseOperator(BaseOperator):
 
     # -- wait -----------------------------------------------------------------------------------------
 
-    def _wait(self, hook: ProcessingHook, job_name: str) -> dict:
-        """Poll until the job ends, streaming its log; any interruption stops the job, then re-raises."""
-        cursor: Any = None
+    def _interval(self, backend: ProcessingBackend) -> float:
+        return float(self.check_interval) if self.check_interval is not None else backend.poll_interval
+
+    def _wait(self, backend: ProcessingBackend, job_name: str) -> dict:
+        """Poll until the job ends. Errors fail the task but leave the job running (a retry reattaches);
+        only a kill or a timeout (``BaseException``: ``AirflowTaskTimeout``, SIGTERM) stops it."""
+        from sagemaker_processing_provider.backends.watch import JobWatcher
+
+        watcher = JobWatcher(
+            backend, job_name, interval=self._interval(backend), log=self.log, print_log=self.print_log
+        )
         try:
             while True:
-                description = hook.client.describe_processing_job(ProcessingJobName=job_name)
-                cursor = self._print_log(hook, job_name, cursor)
-                status = description["ProcessingJobStatus"]
-                if status in TERMINAL:
-                    self._print_log(hook, job_name, cursor)
+                description = watcher.poll()
+                if description and description["ProcessingJobStatus"] in TERMINAL:
+                    watcher.copy_log()
                     return description
-                time.sleep(self._poll_seconds(hook))
+                time.sleep(watcher.delay)
+        except Exception:
+            raise
         except BaseException:
-            self.log.error("Interrupted while waiting for processing job %s", job_name)
-            stop_job(hook, job_name, self.log)
+            self.log.error("Interrupted while waiting for processing job %s: stopping it", job_name)
+            self._stop(backend, job_name)
             raise
 
-    def _poll_seconds(self, hook: ProcessingHook) -> float:
-        if self.check_interval is not None:
-            return float(self.check_interval)
-        return LOCAL_CHECK_INTERVAL if hook.is_local else AWS_CHECK_INTERVAL
-
-    def _print_log(self, hook: ProcessingHook, job_name: str, cursor: Any) -> Any:
-        if not self.print_log:
-            return cursor
+    def _stop(self, backend: ProcessingBackend, job_name: str) -> None:
         try:
-            lines, cursor = hook.log_events(job_name, cursor)
-        except Exception as exc:  # the log is for humans: never fail the task for it
-            self.log.warning("Could not read the log of %s: %s", job_name, exc)
-            return cursor
-        for line in lines:
-            self.log.info("[job] %s", line)
-        return cursor
+            backend.stop_if_running(job_name)
+        except Exception:
+            self.log.exception("Could not stop processing job %s; it may still be running", job_name)
 
-    def _defer(self, job_name: str) -> None:
+    def _defer(self, backend: ProcessingBackend, job_name: str) -> None:
         from sagemaker_processing_provider.triggers.processing import ProcessingJobTrigger
 
+        timeout_at = timeout = None
+        if self.execution_timeout:
+            timeout_at = self._started + self.execution_timeout.total_seconds()
+            timeout = max(1.0, timeout_at - time.time()) + DEFERRAL_GRACE_SECONDS
         self.log.info("Deferring: the triggerer waits for %s", job_name)
         self.defer(
             trigger=ProcessingJobTrigger(
                 job_name=job_name,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
-                poll_interval=self._poll_seconds(self.hook),
+                poll_interval=self._interval(backend),
                 verify=self.verify,
                 botocore_config=self.botocore_config,
+                timeout_at=timeout_at,
+                print_log=self.print_log,
             ),
             method_name="execute_complete",
+            timeout=timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: relies only on the event and a fresh describe (any worker may run it)."""
         job_name = event.get("job_name")
+        self._job_name = job_name
+        if event.get("status") == "timeout":
+            from airflow.sdk.exceptions import AirflowTaskTimeout
+
+            raise AirflowTaskTimeout(
+                f"execution_timeout ({self.execution_timeout}) reached: processing job {job_name} was stopped"
+            )
         if not job_name or event.get("status") == "error":
             raise ProcessingError(
                 f"Waiting for processing job {job_name} failed: {event.get('message', event)}"
             )
-        self._job_name = job_name
-        hook = self.hook
-        self._print_log(hook, job_name, event.get("log_cursor"))
-        return self._finish(hook, hook.client.describe_processing_job(ProcessingJobName=job_name))
+        backend = self.hook.backend
+        description = backend.describe(job_name)
+        if description is None:
+            raise ProcessingError(f"Processing job {job_name} does not exist (any more)")
+        return self._finish(backend, description)
 
-    def _finish(self, hook: ProcessingHook, description: dict) -> dict[str, Any]:
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context):
+        """Airflow's own deferral timeout (the triggerer was down, say) stops the job too, then fails."""
+        from airflow.sdk.exceptions import TaskDeferralError, TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except (TaskDeferralError, TaskDeferralTimeout):
+            backend = self.hook.backend
+            job_name = attach.running_job(backend, self._names(context), int(context["ti"].try_number))
+            if job_name:
+                self.log.error("The deferral failed or timed out: stopping processing job %s", job_name)
+                self._stop(backend, job_name)
+            raise
+
+    # -- results --------------------------------------------------------------------------------------
+
+    def _finish(self, backend: ProcessingBackend, description: dict) -> dict[str, Any]:
         job_name, status = description["ProcessingJobName"], description["ProcessingJobStatus"]
         if status in FAILED:
             reason = description.get("FailureReason")
@@ -383,21 +300,34 @@ class SageMakerProcessingBaseOperator(BaseOperator):
                 )
             raise ProcessingJobFailed(job_name, status, reason, description.get("ExitMessage"))
         self._description = description
+        result = self._result(backend, description)
+        self.log.info("Processing job %s %s; outputs: %s", job_name, status, result["outputs"])
+        return result
+
+    def _result(self, backend: ProcessingBackend, description: dict) -> dict[str, Any]:
         inputs, outputs = job_channels(description)
-        self.log.info("Processing job %s %s; outputs: %s", job_name, status, outputs)
         return {
-            "job_name": job_name,
-            "status": status,
+            "job_name": description["ProcessingJobName"],
+            "status": description["ProcessingJobStatus"],
             "arn": description.get("ProcessingJobArn"),
-            "backend": hook.backend,
+            "backend": backend.name,
             "outputs": outputs,
             "inputs": inputs,
+            "Processing": json_safe(description),
         }
 
     def on_kill(self) -> None:
         if self._job_name:
-            stop_job(self.hook, self._job_name, self.log)
+            self._stop(self.hook.backend, self._job_name)
 
     def get_openlineage_facets_on_complete(self, task_instance):
-        """S3 (or local) inputs and outputs as OpenLineage datasets; ``None`` without OpenLineage."""
+        """The job's data inputs and outputs as OpenLineage datasets; ``None`` without OpenLineage."""
         return lineage_facets(self._description)
+
+
+def json_safe(description: dict) -> dict:
+    """The describe answer as plain JSON (times in ISO 8601), without botocore's ``ResponseMetadata``."""
+    body = {k: v for k, v in description.items() if k != "ResponseMetadata"}
+    return json.loads(
+        json.dumps(body, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
+    )

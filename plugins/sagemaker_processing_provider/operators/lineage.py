@@ -1,22 +1,30 @@
-"""Where a job read and wrote: result channels and OpenLineage datasets from a DescribeProcessingJob."""
+"""Where a job read and wrote: result channels and OpenLineage datasets from a DescribeProcessingJob.
+
+Only data counts: the channels the request builder adds itself (the script or app under
+``input/code``, Spark's ``py-files``/``jars``/``files``/``conf`` and the event-log output) are
+plumbing, not datasets, and are left out.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlparse
 
+PLUMBING_INPUTS = {f"/opt/ml/processing/input/{c}" for c in ("code", "conf", "py-files", "jars", "files")}
+PLUMBING_OUTPUTS = {"/opt/ml/processing/spark-events"}
+
 
 def job_channels(description: dict) -> tuple[dict[str, str], dict[str, str]]:
-    """``({input_name: uri}, {output_name: uri})`` of a DescribeProcessingJob answer."""
+    """``({input_name: uri}, {output_name: uri})``: the data channels of a DescribeProcessingJob answer."""
     inputs = {
         i["InputName"]: i["S3Input"]["S3Uri"]
         for i in description.get("ProcessingInputs", [])
-        if "S3Input" in i
+        if "S3Input" in i and i["S3Input"].get("LocalPath", "").rstrip("/") not in PLUMBING_INPUTS
     }
     outputs = {
         o["OutputName"]: o["S3Output"]["S3Uri"]
         for o in description.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        if "S3Output" in o
+        if "S3Output" in o and o["S3Output"].get("LocalPath", "").rstrip("/") not in PLUMBING_OUTPUTS
     }
     return inputs, outputs
 
@@ -41,6 +49,6 @@ def lineage_facets(description: dict | None):
         return OperatorLineage()
     inputs, outputs = job_channels(description)
     return OperatorLineage(
-        inputs=[Dataset(*dataset_identity(uri)) for name, uri in inputs.items() if name != "code"],
+        inputs=[Dataset(*dataset_identity(uri)) for uri in inputs.values()],
         outputs=[Dataset(*dataset_identity(uri)) for uri in outputs.values()],
     )

@@ -15,11 +15,14 @@ from typing import Any
 from sagemaker_processing_provider.errors import RequestError
 from sagemaker_processing_provider.request.io import check_channels, local_path, s3_input, staged
 from sagemaker_processing_provider.request.names import validate_job_name
-from sagemaker_processing_provider.request.staging import Stager
+from sagemaker_processing_provider.request.params import ProcessorParams
+from sagemaker_processing_provider.request.stager import BuildTarget, Stager
 
 CODE_DIR = "/opt/ml/processing/input/code"
 ROLE_PATTERN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 ENV_KEY_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# The service model's ProcessingInstanceType is an enum; this is its shape, checked before any upload.
+INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 NETWORK_KEYS = (
     "enable_network_isolation",
     "security_group_ids",
@@ -156,86 +159,70 @@ def code_input(code: Any, stager: Stager, field: str) -> tuple[dict, str]:
     return s3_input("code", uri, CODE_DIR), f"{CODE_DIR}/{basename}"
 
 
-def precheck(
-    *,
-    job_name: Any,
-    role: Any,
-    instance_type: Any,
-    instance_count: Any,
-    volume_size_in_gb: Any,
-    max_runtime: Any,
-) -> None:
-    """The cheap checks, done before anything is staged or uploaded."""
+def precheck(p: ProcessorParams, job_name: str) -> None:
+    """The cheap checks, done before anything is staged."""
     validate_job_name(job_name)
-    role_arn(role)
-    if not isinstance(instance_type, str) or not instance_type:
+    role_arn(p.role)
+    _instance_type(p.instance_type)
+    as_int(p.instance_count, "instance_count", 1, 100)
+    as_int(p.volume_size_in_gb, "volume_size_in_gb", 1, 16384)
+    if p.max_runtime_in_seconds is not None:
+        as_int(p.max_runtime_in_seconds, "max_runtime_in_seconds", 1, 777600)
+
+
+def _instance_type(value: Any) -> str:
+    if not isinstance(value, str) or not INSTANCE_TYPE_PATTERN.match(value):
         raise RequestError(
-            "instance_type", f"expected an instance type such as 'ml.m5.xlarge', got {instance_type!r}"
+            "instance_type", f"expected an instance type such as 'ml.m5.xlarge', got {value!r}"
         )
-    as_int(instance_count, "instance_count", 1, 100)
-    as_int(volume_size_in_gb, "volume_size_in_gb", 1, 16384)
-    if max_runtime is not None:
-        as_int(max_runtime, "max_runtime_in_seconds", 1, 777600)
+    return value
 
 
 def assemble_request(
+    p: ProcessorParams,
+    target: BuildTarget,
     *,
-    job_name: str,
     image_uri: str,
     entrypoint: list[str],
-    arguments: Any,
-    role: Any,
-    instance_type: Any,
-    instance_count: Any,
-    volume_size_in_gb: Any,
-    volume_kms_key: str | None,
     inputs: list[dict],
     outputs: list[dict],
-    output_kms_key: str | None,
     env: dict[str, str] | None,
-    max_runtime_in_seconds: Any,
-    tags: Any,
-    network_config: Any,
 ) -> dict:
     """The ``CreateProcessingJob`` request, in the SDK's field order, empty fields left out."""
-    if not isinstance(instance_type, str) or not instance_type:
-        raise RequestError(
-            "instance_type", f"expected an instance type such as 'ml.m5.xlarge', got {instance_type!r}"
-        )
     if not isinstance(image_uri, str) or not image_uri:
         raise RequestError("image_uri", f"expected a container image URI, got {image_uri!r}")
     check_channels(inputs, outputs)
     cluster: dict[str, Any] = {
-        "InstanceType": instance_type,
-        "InstanceCount": as_int(instance_count, "instance_count", 1, 100),
-        "VolumeSizeInGB": as_int(volume_size_in_gb, "volume_size_in_gb", 1, 16384),
+        "InstanceType": _instance_type(p.instance_type),
+        "InstanceCount": as_int(p.instance_count, "instance_count", 1, 100),
+        "VolumeSizeInGB": as_int(p.volume_size_in_gb, "volume_size_in_gb", 1, 16384),
     }
-    if volume_kms_key:
-        cluster["VolumeKmsKeyId"] = volume_kms_key
+    if p.volume_kms_key:
+        cluster["VolumeKmsKeyId"] = p.volume_kms_key
     app: dict[str, Any] = {"ImageUri": image_uri, "ContainerEntrypoint": entrypoint}
-    if arguments:
-        app["ContainerArguments"] = text_list(arguments, "arguments")
+    if p.arguments:
+        app["ContainerArguments"] = text_list(p.arguments, "arguments")
     request: dict[str, Any] = {
-        "ProcessingJobName": validate_job_name(job_name),
+        "ProcessingJobName": validate_job_name(target.job_name),
         "ProcessingResources": {"ClusterConfig": cluster},
         "AppSpecification": app,
-        "RoleArn": role_arn(role),
+        "RoleArn": role_arn(p.role),
     }
     if inputs:
         request["ProcessingInputs"] = inputs
     if outputs:
         request["ProcessingOutputConfig"] = {"Outputs": outputs}
-        if output_kms_key:
-            request["ProcessingOutputConfig"]["KmsKeyId"] = output_kms_key
+        if p.output_kms_key:
+            request["ProcessingOutputConfig"]["KmsKeyId"] = p.output_kms_key
     if env is not None:
         request["Environment"] = env
-    net = network(network_config)
+    net = network(p.network_config)
     if net is not None:
         request["NetworkConfig"] = net
-    if max_runtime_in_seconds is not None:
-        seconds = as_int(max_runtime_in_seconds, "max_runtime_in_seconds", 1, 777600)
+    if p.max_runtime_in_seconds is not None:
+        seconds = as_int(p.max_runtime_in_seconds, "max_runtime_in_seconds", 1, 777600)
         request["StoppingCondition"] = {"MaxRuntimeInSeconds": seconds}
-    tag_entries = tag_list(tags)
+    tag_entries = tag_list(p.tags)
     if tag_entries:
         request["Tags"] = tag_entries
     return request

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from sagemaker_processing_provider.errors import RequestError
-from sagemaker_processing_provider.request.staging import Stager
+from sagemaker_processing_provider.request.stager import BuildTarget, Stager
 
 PROCESSING_ROOT = "/opt/ml/processing/"
 MAX_CHANNELS = 10  # API limit on inputs and on outputs
@@ -204,14 +204,7 @@ def resolve_destination(
     return path.expanduser().resolve().as_uri()
 
 
-def build_outputs(
-    outputs: Any,
-    *,
-    job_name: str,
-    allow_local: bool,
-    default_output_prefix: str | None = None,
-    field: str = "outputs",
-) -> list[dict]:
+def build_outputs(outputs: Any, target: BuildTarget, field: str = "outputs") -> list[dict]:
     """User outputs -> request entries; unnamed ones become ``output-<position>``."""
     result = []
     for i, item in enumerate(_entries(outputs, field)):
@@ -222,9 +215,9 @@ def build_outputs(
         destination = resolve_destination(
             item.get("destination"),
             name=name,
-            job_name=job_name,
-            default_output_prefix=default_output_prefix,
-            allow_local=allow_local,
+            job_name=target.job_name,
+            default_output_prefix=target.default_output_prefix,
+            allow_local=target.stager.allow_local,
             field=f"{where}.destination",
         )
         result.append(s3_output(name, source, destination, options["s3_upload_mode"], options["app_managed"]))

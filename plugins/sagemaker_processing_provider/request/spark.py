@@ -31,7 +31,8 @@ from sagemaker_processing_provider.request.io import (
     s3_output,
     staged,
 )
-from sagemaker_processing_provider.request.staging import Stager, channel_members
+from sagemaker_processing_provider.request.params import PySparkParams, SparkJarParams, SparkParams
+from sagemaker_processing_provider.request.stager import BuildTarget, Stager, channel_members
 
 log = logging.getLogger(__name__)
 
@@ -137,157 +138,55 @@ def _event_logs_output(uri: Any, stager: Stager, job_name: str, position: int) -
     return s3_output(f"output-{position}", EVENT_LOGS_DIR, destination, "Continuous")
 
 
-def _build_spark_request(
-    *, options: list[str], submit_app: Any, configuration: Any, spark_event_logs_s3_uri: Any,
-    job_name: str, stager: Stager, inputs: Any, outputs: Any, default_output_prefix: str | None,
-    deps: list[tuple[str, Any, str]], image_uri: str, env: Any, **assembly: Any,
-) -> dict:  # fmt: skip
-    """The part both Spark processors share; ``deps`` is ``[(channel, value, field)]`` in option order."""
-    precheck(
-        job_name=job_name,
-        role=assembly["role"],
-        instance_type=assembly["instance_type"],
-        instance_count=assembly["instance_count"],
-        volume_size_in_gb=assembly["volume_size_in_gb"],
-        max_runtime=assembly["max_runtime_in_seconds"],
-    )
-    if not submit_app:
+def build_spark_request(p: SparkParams, target: BuildTarget) -> dict:
+    """The request the SDK's ``PySparkProcessor``/``SparkJarProcessor`` ``run()`` would send.
+
+    Which one follows from ``p``: ``PySparkParams`` (with ``--py-files``) or ``SparkJarParams``
+    (``--class``). Local dependency files **and folders** are allowed (SDK v3 rejects them).
+    """
+    precheck(p, target.job_name)
+    if not p.submit_app:
         raise RequestError("submit_app", "required: the .py or .jar file Spark runs")
-    if configuration:
-        validate_configuration(configuration)
-    request_inputs = build_inputs(inputs, stager=stager)
+    options: list[str] = []
+    deps = [("jars", p.submit_jars, "submit_jars"), ("files", p.submit_files, "submit_files")]
+    if isinstance(p, SparkJarParams):
+        if not isinstance(p.submit_class, str) or not p.submit_class.strip():
+            raise RequestError("submit_class", "required: the main class of the jar, e.g. 'com.example.Main'")
+        options += ["--class", p.submit_class]
+    if isinstance(p, PySparkParams):
+        deps.insert(0, ("py-files", p.submit_py_files, "submit_py_files"))
+    if p.configuration:
+        validate_configuration(p.configuration)
+    image_uri = p.image_uri or spark_image_uri(
+        p.framework_version, target.region, p.py_version, p.container_version, p.instance_type
+    )
+    stager = target.stager
+    request_inputs = build_inputs(p.inputs, stager=stager)
     for channel, value, field in deps:
         channel_input, option = stage_deps(value, channel, stager, field)
         if option:
             options += [f"--{channel}", option]
         if channel_input:
             request_inputs.append(channel_input)
-    request_outputs = build_outputs(
-        outputs,
-        job_name=job_name,
-        allow_local=stager.allow_local,
-        default_output_prefix=default_output_prefix,
-    )
-    if spark_event_logs_s3_uri:
+    request_outputs = build_outputs(p.outputs, target)
+    if p.spark_event_logs_s3_uri:
         options += ["--local-spark-event-logs-dir", EVENT_LOGS_DIR]
         position = len(request_outputs) + 1
-        request_outputs.append(_event_logs_output(spark_event_logs_s3_uri, stager, job_name, position))
-    if configuration:
-        data = json.dumps(configuration).encode("utf-8")
+        request_outputs.append(
+            _event_logs_output(p.spark_event_logs_s3_uri, stager, target.job_name, position)
+        )
+    if p.configuration:
+        data = json.dumps(p.configuration).encode("utf-8")
         uri = staged("configuration", stager.stage_bytes, data, CONF_FILE)
         request_inputs.append(s3_input(CONF_CHANNEL, uri, f"{INPUT_BASE}{CONF_CHANNEL}"))
-    code_entry, app_path = code_input(submit_app, stager, "submit_app")
+    code_entry, app_path = code_input(p.submit_app, stager, "submit_app")
     request_inputs.append(code_entry)
     return assemble_request(
-        job_name=job_name,
+        p,
+        target,
         image_uri=image_uri,
         entrypoint=[COMMAND, *options, app_path],
         inputs=request_inputs,
         outputs=request_outputs,
-        env=environment(env if env is not None else {}),
-        **assembly,
+        env=environment(p.env if p.env is not None else {}),
     )
-
-
-def _spark_image(image_uri, framework_version, region, py_version, container_version, instance_type) -> str:
-    if image_uri:
-        return image_uri
-    return spark_image_uri(framework_version, region, py_version, container_version, instance_type)
-
-
-def build_pyspark_request(
-    *,
-    job_name: str,
-    submit_app: str,
-    role: str,
-    instance_type: str,
-    region: str,
-    stager: Stager,
-    framework_version: str | None = None,
-    py_version: str | None = None,
-    container_version: str | None = None,
-    image_uri: str | None = None,
-    instance_count: int = 1,
-    submit_py_files: list[str] | None = None,
-    submit_jars: list[str] | None = None,
-    submit_files: list[str] | None = None,
-    inputs: list[dict] | None = None,
-    outputs: list[dict] | None = None,
-    arguments: list[str] | None = None,
-    env: dict[str, str] | None = None,
-    configuration: dict | list[dict] | None = None,
-    spark_event_logs_s3_uri: str | None = None,
-    volume_size_in_gb: int = 30,
-    volume_kms_key: str | None = None,
-    output_kms_key: str | None = None,
-    max_runtime_in_seconds: int | None = None,
-    tags: dict[str, str] | list[dict[str, str]] | None = None,
-    network_config: dict[str, Any] | None = None,
-    default_output_prefix: str | None = None,
-) -> dict:
-    """The request ``PySparkProcessor(...).run(submit_app, ...)`` would send (local folders allowed)."""
-    image = _spark_image(image_uri, framework_version, region, py_version, container_version, instance_type)
-    return _build_spark_request(
-        options=[],
-        deps=[
-            ("py-files", submit_py_files, "submit_py_files"),
-            ("jars", submit_jars, "submit_jars"),
-            ("files", submit_files, "submit_files"),
-        ],
-        **_rest(locals()),
-        image_uri=image,
-    )
-
-
-def build_spark_jar_request(
-    *,
-    job_name: str,
-    submit_app: str,
-    submit_class: str,
-    role: str,
-    instance_type: str,
-    region: str,
-    stager: Stager,
-    framework_version: str | None = None,
-    py_version: str | None = None,
-    container_version: str | None = None,
-    image_uri: str | None = None,
-    instance_count: int = 1,
-    submit_jars: list[str] | None = None,
-    submit_files: list[str] | None = None,
-    inputs: list[dict] | None = None,
-    outputs: list[dict] | None = None,
-    arguments: list[str] | None = None,
-    env: dict[str, str] | None = None,
-    configuration: dict | list[dict] | None = None,
-    spark_event_logs_s3_uri: str | None = None,
-    volume_size_in_gb: int = 30,
-    volume_kms_key: str | None = None,
-    output_kms_key: str | None = None,
-    max_runtime_in_seconds: int | None = None,
-    tags: dict[str, str] | list[dict[str, str]] | None = None,
-    network_config: dict[str, Any] | None = None,
-    default_output_prefix: str | None = None,
-) -> dict:
-    """The request ``SparkJarProcessor(...).run(submit_app, submit_class, ...)`` would send."""
-    if not isinstance(submit_class, str) or not submit_class.strip():
-        raise RequestError("submit_class", "required: the main class of the jar, e.g. 'com.example.Main'")
-    image = _spark_image(image_uri, framework_version, region, py_version, container_version, instance_type)
-    return _build_spark_request(
-        options=["--class", submit_class],
-        deps=[("jars", submit_jars, "submit_jars"), ("files", submit_files, "submit_files")],
-        **_rest(locals()),
-        image_uri=image,
-    )
-
-
-_PASSED = (
-    "job_name", "submit_app", "configuration", "spark_event_logs_s3_uri", "stager", "inputs", "outputs",
-    "default_output_prefix", "env", "arguments", "role", "instance_type", "instance_count",
-    "volume_size_in_gb", "volume_kms_key", "output_kms_key", "max_runtime_in_seconds", "tags", "network_config",
-)  # fmt: skip
-
-
-def _rest(params: dict[str, Any]) -> dict[str, Any]:
-    """The builder parameters handed on unchanged to the shared part."""
-    return {k: params[k] for k in _PASSED}

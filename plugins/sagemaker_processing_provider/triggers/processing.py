@@ -10,17 +10,23 @@ Airflow 3.3+ calls ``on_kill()`` for exactly that case and cancels the trigger *
 a triggerer restart, redistribution or trigger timeout, so a rolling deploy never stops a job. On
 older Airflow (no ``BaseTrigger.on_kill``) the cancellation handler asks for the task's state, as
 the Amazon provider's EMR Serverless trigger does: still ``deferred`` means a restart, so no stop.
+
+Timeout: ``timeout_at`` (epoch seconds, from the task's ``execution_timeout``) is checked at every
+poll; when it passes, the trigger stops the job itself and fires ``{"status": "timeout"}``, so a
+deferred task's timeout stops the job as a running task's does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-TERMINAL = ("Completed", "Failed", "Stopped")
+from sagemaker_processing_provider.backends.base import TERMINAL
+
 _USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
 _HAS_ON_KILL = "on_kill" in vars(BaseTrigger)
 
@@ -36,6 +42,8 @@ class ProcessingJobTrigger(BaseTrigger):
     :param stop_on_kill: stop the job when the user kills the deferred task.
     :param verify: SSL verification for AWS calls.
     :param botocore_config: botocore ``Config`` parameters.
+    :param timeout_at: epoch seconds after which the job is stopped and ``timeout`` fired.
+    :param print_log: copy the job's log lines into the triggerer's (the task's) log.
     """
 
     def __init__(
@@ -48,6 +56,8 @@ class ProcessingJobTrigger(BaseTrigger):
         stop_on_kill: bool = True,
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
+        timeout_at: float | None = None,
+        print_log: bool = True,
     ) -> None:
         super().__init__()
         self.job_name = job_name
@@ -58,6 +68,8 @@ class ProcessingJobTrigger(BaseTrigger):
         self.stop_on_kill = stop_on_kill
         self.verify = verify
         self.botocore_config = botocore_config
+        self.timeout_at = timeout_at
+        self.print_log = print_log
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         cls = type(self)
@@ -72,10 +84,12 @@ class ProcessingJobTrigger(BaseTrigger):
                 "stop_on_kill": self.stop_on_kill,
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
+                "timeout_at": self.timeout_at,
+                "print_log": self.print_log,
             },
         )
 
-    def hook(self):
+    def backend(self):
         from sagemaker_processing_provider.hooks.processing import ProcessingHook
 
         return ProcessingHook(
@@ -83,7 +97,7 @@ class ProcessingJobTrigger(BaseTrigger):
             region_name=self.region_name,
             verify=self.verify,
             botocore_config=self.botocore_config,
-        )
+        ).backend
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -98,44 +112,53 @@ class ProcessingJobTrigger(BaseTrigger):
         yield TriggerEvent(payload)  # outside the try: a cancel after the event is no kill
 
     async def _wait_for_end(self) -> dict[str, Any]:
-        hook = self.hook()
+        from sagemaker_processing_provider.backends.watch import JobWatcher
+
+        backend = self.backend()
+        watcher = JobWatcher(
+            backend,
+            self.job_name,
+            interval=self.poll_interval,
+            log=self.log,
+            print_log=self.print_log,
+            log_cursor=self.log_offset,
+        )
+        event = {"job_name": self.job_name}
         while True:
             try:
-                description = await asyncio.to_thread(
-                    hook.client.describe_processing_job, ProcessingJobName=self.job_name
-                )
-            except Exception as exc:  # an unknown job or a broken connection ends the wait
-                return {"status": "error", "job_name": self.job_name, "message": str(exc)}
-            status = description["ProcessingJobStatus"]
-            await self._print_new_lines(hook)
+                description = await asyncio.to_thread(watcher.poll)
+            except Exception as exc:  # an unknown job, refused credentials: the wait cannot go on
+                return {**event, "status": "error", "message": str(exc), "log_cursor": watcher.log_cursor}
+            self.log_offset = watcher.log_cursor
+            status = description and description["ProcessingJobStatus"]
             if status in TERMINAL:
-                await self._print_new_lines(hook)  # lines flushed as the job ended
+                await asyncio.to_thread(watcher.copy_log)  # lines flushed as the job ended
                 return {
+                    **event,
                     "status": status,
-                    "job_name": self.job_name,
                     "failure_reason": description.get("FailureReason"),
                     "exit_message": description.get("ExitMessage"),
-                    "log_cursor": self.log_offset,
+                    "log_cursor": watcher.log_cursor,
                 }
-            self.log.info("Processing job %s is %s", self.job_name, status)
-            await asyncio.sleep(self.poll_interval)
-
-    async def _print_new_lines(self, hook) -> None:
-        try:
-            lines, self.log_offset = await asyncio.to_thread(hook.log_events, self.job_name, self.log_offset)
-        except Exception as exc:  # logs are best effort: never fail the wait for them
-            self.log.warning("Could not read the logs of %s: %s", self.job_name, exc)
-            return
-        for line in lines:
-            self.log.info("[job] %s", line)
+            if self.timeout_at is not None and time.time() >= self.timeout_at:
+                self.log.error("Timeout: stopping processing job %s", self.job_name)
+                await asyncio.to_thread(backend.stop_if_running, self.job_name)
+                return {**event, "status": "timeout", "log_cursor": watcher.log_cursor}
+            if status:
+                self.log.info("Processing job %s is %s", self.job_name, status)
+            delay = watcher.delay
+            if self.timeout_at is not None:
+                delay = max(0.0, min(delay, self.timeout_at - time.time()))
+            await asyncio.sleep(delay)
 
     async def on_kill(self) -> None:
         """Stop the job: the user acted on the deferred task (Airflow 3.3+ calls this only then)."""
         if not self.stop_on_kill:
             return
-        from sagemaker_processing_provider.operators.base import stop_job
-
-        await asyncio.to_thread(stop_job, self.hook(), self.job_name, self.log)
+        try:
+            await asyncio.to_thread(self.backend().stop_if_running, self.job_name)
+        except Exception:
+            self.log.exception("Could not stop processing job %s; it may still be running", self.job_name)
 
     async def _task_left_deferred_state(self) -> bool:
         """Pre-3.3 fallback: a cancelled trigger whose task is no longer deferred was killed by a user."""

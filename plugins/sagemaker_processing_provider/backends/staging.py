@@ -1,11 +1,13 @@
-"""Where the local things a request names (code, deps, data, ``configuration.json``) are put.
+"""The backends' stagers: where the local things a request names (code, deps, data, ``configuration.json``) go.
 
-The builder never touches storage itself; it asks a ``Stager`` for a URI. Two kinds:
+Both plan first and transfer on ``upload()`` (see ``request/stager.py``):
 
 - ``LocalStager`` (local backend): files and folders are used in place (``file://`` URIs); generated
   bytes and composed Spark channels are written once, content-addressed, under ``<home>/staging``.
 - ``S3Stager`` (AWS): content-addressed upload to ``s3://<bucket>/<prefix>/<sha256[:16]>/<name>``,
-  skipped when the key is already there: same bytes, same key, no clutter of per-job copies.
+  skipped when the key is already there: same bytes, same key, no clutter of per-job copies; with
+  ``kms_key_id`` every object is written with SSE-KMS under that key (the SDK uses the processor's
+  ``output_kms_key`` for its uploads too).
 
 Every hash covers the entry's name and its bytes (a folder: sorted relative paths and each file's
 bytes), so one hash folder holds exactly one entry and an ``S3Prefix`` URI matches nothing else.
@@ -18,32 +20,16 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import unquote, urlparse
+
+from sagemaker_processing_provider.request.stager import channel_members
 
 log = logging.getLogger(__name__)
 
 HASH_LENGTH = 16
-
-
-@runtime_checkable
-class Stager(Protocol):
-    """What the request builder needs for anything local. ``allow_local``: may URIs stay local?"""
-
-    allow_local: bool
-
-    def stage_file(self, path: str | Path) -> str: ...
-
-    def stage_dir(self, path: str | Path) -> str: ...
-
-    def stage_bytes(self, data: bytes, filename: str) -> str: ...
-
-    def stage_channel(self, paths: list[Path], channel: str) -> str: ...
-
-
-# ---------------------------------------------------------------- content hashing
 
 
 def file_sha256(path: Path) -> str:
@@ -64,35 +50,6 @@ def dir_files(path: Path) -> list[tuple[str, Path]]:
     return sorted(files)
 
 
-def channel_members(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
-    """The files of a Spark deps channel: given files, plus the top-level files of given folders.
-
-    That is what ``smspark-submit`` does with a folder in ``--py-files``/``--jars``/``--files``.
-    Two entries with one file name would overwrite each other: a ``ValueError``.
-    """
-    members: dict[str, Path] = {}
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file())
-            skipped = [p.name for p in path.iterdir() if p.is_dir()]
-            if skipped:
-                log.warning(
-                    "%s: sub-folders %s are not passed to Spark (top-level files only)", path, skipped
-                )
-            if not found:
-                raise ValueError(f"folder {path} holds no files")
-        elif path.is_file():
-            found = [path]
-        else:
-            raise ValueError(f"{path} is neither a file nor a folder")
-        for p in found:
-            if p.name in members and members[p.name].resolve() != p.resolve():
-                raise ValueError(f"two files named {p.name!r}: {members[p.name]} and {p}")
-            members[p.name] = p
-    return sorted(members.items())
-
-
 def _existing(path: str | Path, kind: str) -> Path:
     text = str(path)
     p = Path(unquote(urlparse(text).path)) if text.startswith("file://") else Path(text)
@@ -108,9 +65,6 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} KB"
 
 
-# ---------------------------------------------------------------- local backend
-
-
 class LocalStager:
     """Local backend: use files and folders in place; write generated content under ``home/staging``."""
 
@@ -118,6 +72,7 @@ class LocalStager:
 
     def __init__(self, home: str | Path) -> None:
         self.root = Path(home).expanduser().resolve() / "staging"
+        self._planned: dict[str, tuple[str, Callable[[Path], None]]] = {}
 
     def stage_file(self, path: str | Path) -> str:
         return _existing(path, "file").as_uri()
@@ -127,7 +82,7 @@ class LocalStager:
 
     def stage_bytes(self, data: bytes, filename: str) -> str:
         key = _digest("file", filename, [("", hashlib.sha256(data).hexdigest())])
-        return self._publish(key, filename, lambda tmp: (tmp / filename).write_bytes(data))
+        return self._plan(key, filename, lambda tmp: (tmp / filename).write_bytes(data))
 
     def stage_channel(self, paths: list[Path], channel: str) -> str:
         members = channel_members(paths)
@@ -138,12 +93,18 @@ class LocalStager:
             for name, p in members:
                 shutil.copyfile(p, tmp / channel / name)
 
-        return self._publish(key, channel, fill)
+        return self._plan(key, channel, fill)
 
-    def _publish(self, key: str, entry: str, fill: Any) -> str:
-        """Build ``<root>/<key>`` in a temp folder and rename it into place: never half-written."""
-        final = self.root / key
-        if not final.exists():
+    def _plan(self, key: str, entry: str, fill: Callable[[Path], None]) -> str:
+        self._planned[key] = (entry, fill)
+        return (self.root / key / entry).as_uri()
+
+    def upload(self) -> None:
+        """Write each planned entry in a temp folder and rename it into place: never half-written."""
+        for key, (entry, fill) in self._planned.items():
+            final = self.root / key
+            if final.exists():
+                continue
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             try:
@@ -151,14 +112,11 @@ class LocalStager:
                 os.rename(tmp, final)
                 log.info("Staged %s at %s", entry, final)
             except OSError:
-                if not final.exists():
+                if not final.exists():  # a concurrent stager may have won the rename
                     raise
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        return (final / entry).as_uri()
-
-
-# ---------------------------------------------------------------- AWS
+        self._planned.clear()
 
 
 class S3Stager:
@@ -175,13 +133,12 @@ class S3Stager:
         self.kms_key_id = kms_key_id
         self.uploaded = 0
         self.skipped = 0
+        self._planned: dict[str, tuple[str, Path | bytes]] = {}
 
     def stage_file(self, path: str | Path) -> str:
         p = _existing(path, "file")
         sha = file_sha256(p)
-        key = self._key(_digest("file", p.name, [("", sha)]), p.name)
-        self._put(key, sha, p)
-        return self._uri(key)
+        return self._plan(self._key(_digest("file", p.name, [("", sha)]), p.name), sha, p)
 
     def stage_dir(self, path: str | Path) -> str:
         p = _existing(path, "dir")
@@ -190,21 +147,29 @@ class S3Stager:
             raise ValueError(f"folder {path} holds no files: nothing to upload")
         base = self._key(_digest("dir", p.name, [(rel, sha) for rel, _, sha in files]), p.name)
         for rel, f, sha in files:
-            self._put(f"{base}/{rel}", sha, f)
+            self._plan(f"{base}/{rel}", sha, f)
         return self._uri(base)
 
     def stage_bytes(self, data: bytes, filename: str) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        key = self._key(_digest("file", filename, [("", sha)]), filename)
-        self._put(key, sha, data)
-        return self._uri(key)
+        return self._plan(self._key(_digest("file", filename, [("", sha)]), filename), sha, data)
 
     def stage_channel(self, paths: list[Path], channel: str) -> str:
         members = [(name, p, file_sha256(p)) for name, p in channel_members(paths)]
         base = self._key(_digest("channel", channel, [(n, sha) for n, _, sha in members]), channel)
         for name, p, sha in members:
-            self._put(f"{base}/{name}", sha, p)
+            self._plan(f"{base}/{name}", sha, p)
         return self._uri(base)
+
+    def upload(self) -> None:
+        """Put every planned object that is not already there with the same sha256."""
+        for key, (sha, source) in self._planned.items():
+            self._put(key, sha, source)
+        self._planned.clear()
+
+    def _plan(self, key: str, sha: str, source: Path | bytes) -> str:
+        self._planned[key] = (sha, source)
+        return self._uri(key)
 
     def _key(self, digest: str, name: str) -> str:
         return "/".join(part for part in (self.prefix, digest, name) if part)

@@ -1,6 +1,8 @@
 """Validate a CreateProcessingJob request before anything runs, so a rejected request leaves no job.
 
-Two passes, as AWS does: botocore's client-side check of the ``sagemaker`` service model's input shape
+Used by both backends: the local engine validates every request it accepts, and the AWS backend
+validates before it uploads anything (``local=False``: the service's own rules only, ``s3://``
+URIs, no check of local runtimes). Two passes, as AWS does: botocore's client-side check of the ``sagemaker`` service model's input shape
 (types, required members, minimums: ``ParamValidationError`` exactly as boto3 raises it), then the
 server-side rules botocore leaves to SageMaker (maximums, enums, patterns from the same model, plus the
 documented Processing rules), raised as ``ValidationException`` naming the field path. Features the
@@ -14,8 +16,7 @@ import re
 from functools import cache
 from typing import Any
 
-from sagemaker_processing_provider import errors
-from sagemaker_processing_provider.local import client_errors
+from sagemaker_processing_provider.api import client_errors
 
 OPERATION = "CreateProcessingJob"
 NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -55,7 +56,7 @@ def _pattern(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
-def _check_scalar(value: Any, shape: Any, path: str, operation: str) -> None:
+def _check_scalar(value: Any, shape: Any, path: str, operation: str, local: bool = True) -> None:
     meta = shape.metadata
     if "enum" in meta and value not in meta["enum"]:
         _fail(
@@ -68,7 +69,8 @@ def _check_scalar(value: Any, shape: Any, path: str, operation: str) -> None:
         if "max" in meta and len(value) > meta["max"]:
             _fail(f"Value at '{path}' failed to satisfy constraint: length <= {meta['max']}", path, operation)
         compiled = _pattern(meta["pattern"]) if "pattern" in meta else None
-        if compiled and shape.name not in LOCAL_URI_SHAPES and not compiled.fullmatch(value):
+        widened = local and shape.name in LOCAL_URI_SHAPES
+        if compiled and not widened and not compiled.fullmatch(value):
             _fail(
                 f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy regular "
                 f"expression pattern: {meta['pattern']}",
@@ -79,26 +81,28 @@ def _check_scalar(value: Any, shape: Any, path: str, operation: str) -> None:
         _fail(f"Value '{value}' at '{path}' failed to satisfy constraint: <= {meta['max']}", path, operation)
 
 
-def check_model_limits(value: Any, shape: Any, path: str, operation: str = OPERATION) -> None:
+def check_model_limits(
+    value: Any, shape: Any, path: str, operation: str = OPERATION, local: bool = True
+) -> None:
     """Walk the request along its shape, checking what botocore leaves to the server."""
     kind = shape.type_name
     if kind == "structure":
         for key, member in shape.members.items():
             if key in value:
-                check_model_limits(value[key], member, f"{path}.{key}" if path else key, operation)
+                check_model_limits(value[key], member, f"{path}.{key}" if path else key, operation, local)
     elif kind == "list":
         if "max" in shape.metadata and len(value) > shape.metadata["max"]:
             _fail(f"'{path}' must have at most {shape.metadata['max']} items", path, operation)
         for i, item in enumerate(value):
-            check_model_limits(item, shape.member, f"{path}[{i}]", operation)
+            check_model_limits(item, shape.member, f"{path}[{i}]", operation, local)
     elif kind == "map":
         if "max" in shape.metadata and len(value) > shape.metadata["max"]:
             _fail(f"'{path}' must have at most {shape.metadata['max']} entries", path, operation)
         for key, item in value.items():
-            check_model_limits(key, shape.key, f"{path}.key({key})", operation)
-            check_model_limits(item, shape.value, f"{path}.{key}", operation)
+            check_model_limits(key, shape.key, f"{path}.key({key})", operation, local)
+            check_model_limits(item, shape.value, f"{path}.{key}", operation, local)
     else:
-        _check_scalar(value, shape, path, operation)
+        _check_scalar(value, shape, path, operation, local)
 
 
 def _check_local_path(local_path: str, field: str) -> None:
@@ -109,7 +113,9 @@ def _check_local_path(local_path: str, field: str) -> None:
         _fail(f"{field} '{local_path}' must not contain '.' or '..' segments", field)
 
 
-def _check_uri(uri: str, field: str) -> None:
+def _check_uri(uri: str, field: str, local: bool) -> None:
+    if not local:
+        return  # the model's S3Uri pattern (s3:// or https://) was checked with the shapes
     if uri.startswith("s3://"):
         if not re.fullmatch(r"s3://[^/]+(/.*)?", uri):
             _fail(f"{field} '{uri}' must be s3://bucket[/key]", field)
@@ -123,11 +129,12 @@ def _check_uri(uri: str, field: str) -> None:
         )
 
 
-def _unsupported(field: str, what: str) -> None:
-    _fail(f"{field}: the local backend does not support {what}; it runs on AWS SageMaker only", field)
+def _unsupported(field: str, what: str, local: bool) -> None:
+    if local:
+        _fail(f"{field}: the local backend does not support {what}; it runs on AWS SageMaker only", field)
 
 
-def _check_inputs(inputs: list[dict[str, Any]], seen_paths: dict[str, str]) -> None:
+def _check_inputs(inputs: list[dict[str, Any]], seen_paths: dict[str, str], local: bool) -> None:
     names: set[str] = set()
     for i, item in enumerate(inputs):
         base = f"ProcessingInputs[{i}]"
@@ -138,22 +145,23 @@ def _check_inputs(inputs: list[dict[str, Any]], seen_paths: dict[str, str]) -> N
             )
         names.add(name)
         if "DatasetDefinition" in item:
-            _unsupported(f"{base}.DatasetDefinition", "DatasetDefinition inputs (Athena, Redshift)")
+            _unsupported(f"{base}.DatasetDefinition", "DatasetDefinition inputs (Athena, Redshift)", local)
+            continue
         s3 = item.get("S3Input")
         if not s3:
             _fail(f"{base} must have S3Input (or DatasetDefinition)", base)
         if item.get("AppManaged"):
-            _unsupported(f"{base}.AppManaged", "AppManaged inputs")
+            _unsupported(f"{base}.AppManaged", "AppManaged inputs", local)
         _check_local_path(s3["LocalPath"], f"{base}.S3Input.LocalPath")
-        _check_uri(s3["S3Uri"], f"{base}.S3Input.S3Uri")
+        _check_uri(s3["S3Uri"], f"{base}.S3Input.S3Uri", local)
         if s3.get("S3CompressionType", "None") == "Gzip" and s3.get("S3InputMode") != "Pipe":
             _fail(f"{base}.S3Input.S3CompressionType Gzip is only allowed with S3InputMode Pipe", base)
         if s3.get("S3InputMode") == "Pipe":
-            _unsupported(f"{base}.S3Input.S3InputMode", "Pipe mode (use File)")
+            _unsupported(f"{base}.S3Input.S3InputMode", "Pipe mode (use File)", local)
         _unique_path(s3["LocalPath"], f"{base}.S3Input.LocalPath", seen_paths)
 
 
-def _check_outputs(outputs: list[dict[str, Any]], seen_paths: dict[str, str]) -> None:
+def _check_outputs(outputs: list[dict[str, Any]], seen_paths: dict[str, str], local: bool) -> None:
     names: set[str] = set()
     for i, item in enumerate(outputs):
         base = f"ProcessingOutputConfig.Outputs[{i}]"
@@ -165,14 +173,15 @@ def _check_outputs(outputs: list[dict[str, Any]], seen_paths: dict[str, str]) ->
             )
         names.add(name)
         if "FeatureStoreOutput" in item:
-            _unsupported(f"{base}.FeatureStoreOutput", "FeatureStoreOutput")
+            _unsupported(f"{base}.FeatureStoreOutput", "FeatureStoreOutput", local)
+            continue
         if item.get("AppManaged"):
-            _unsupported(f"{base}.AppManaged", "AppManaged outputs")
+            _unsupported(f"{base}.AppManaged", "AppManaged outputs", local)
         s3 = item.get("S3Output")
         if not s3:
             _fail(f"{base} must have S3Output (or FeatureStoreOutput)", base)
         _check_local_path(s3["LocalPath"], f"{base}.S3Output.LocalPath")
-        _check_uri(s3["S3Uri"], f"{base}.S3Output.S3Uri")
+        _check_uri(s3["S3Uri"], f"{base}.S3Output.S3Uri", local)
         _unique_path(s3["LocalPath"], f"{base}.S3Output.LocalPath", seen_paths)
 
 
@@ -183,7 +192,7 @@ def _unique_path(local_path: str, field: str, seen: dict[str, str]) -> None:
     seen[key] = field
 
 
-def check_processing_rules(request: dict[str, Any]) -> None:
+def check_processing_rules(request: dict[str, Any], local: bool = True) -> None:
     """SageMaker's Processing rules that the service model cannot express."""
     name = request["ProcessingJobName"]
     if not NAME_RE.fullmatch(name):
@@ -193,11 +202,11 @@ def check_processing_rules(request: dict[str, Any]) -> None:
             "ProcessingJobName",
         )
     seen: dict[str, str] = {}
-    _check_inputs(request.get("ProcessingInputs", []), seen)
-    _check_outputs(request.get("ProcessingOutputConfig", {}).get("Outputs", []), seen)
+    _check_inputs(request.get("ProcessingInputs", []), seen, local)
+    _check_outputs(request.get("ProcessingOutputConfig", {}).get("Outputs", []), seen, local)
     cluster = request["ProcessingResources"]["ClusterConfig"]
     if "InstancePreferences" in cluster:
-        _unsupported("ProcessingResources.ClusterConfig.InstancePreferences", "InstancePreferences")
+        _unsupported("ProcessingResources.ClusterConfig.InstancePreferences", "InstancePreferences", local)
     if "InstanceCount" not in cluster:
         _fail("ProcessingResources.ClusterConfig.InstanceCount is required", "ProcessingResources")
     app = request["AppSpecification"]
@@ -205,23 +214,15 @@ def check_processing_rules(request: dict[str, Any]) -> None:
         _fail("AppSpecification.ImageUri must not be empty", "AppSpecification.ImageUri")
     network = request.get("NetworkConfig", {})
     if network.get("VpcConfig"):
-        _unsupported("NetworkConfig.VpcConfig", "VPC configuration")
+        _unsupported("NetworkConfig.VpcConfig", "VPC configuration", local)
 
 
-def check_image(request: dict[str, Any]) -> None:
-    from sagemaker_processing_provider.local import runtimes
+def validate_create_request(request: dict[str, Any], *, local: bool = True) -> None:
+    """Raise ParamValidationError / ValidationException if AWS (or, ``local``, the local engine) would.
 
-    try:
-        runtimes.resolve(request["AppSpecification"]["ImageUri"])
-    except errors.UnsupportedImageError as exc:
-        raise client_errors.ValidationException(
-            str(exc), OPERATION, field="AppSpecification.ImageUri"
-        ) from exc
-
-
-def validate_create_request(request: dict[str, Any]) -> None:
-    """Raise ParamValidationError / ValidationException if AWS (or the local backend) would reject it."""
+    ``local`` also accepts ``file://`` URIs and absolute paths for data, and refuses what the local
+    engine cannot honour (Pipe mode, DatasetDefinition, FeatureStoreOutput, VPC settings).
+    """
     validate_shape(request)
-    check_model_limits(request, input_shape(), "")
-    check_processing_rules(request)
-    check_image(request)
+    check_model_limits(request, input_shape(), "", local=local)
+    check_processing_rules(request, local=local)

@@ -1,0 +1,88 @@
+"""``JobWatcher``: one status check of a job, shared by the operator's wait and the trigger.
+
+Each ``poll()`` describes the job and copies its new log lines into the given logger. A transient
+describe error (throttling, a 5xx, a dropped connection) never ends the wait and never stops the job:
+it is logged and retried with exponential backoff; only after ``give_up_after`` seconds of nothing but
+errors does ``poll()`` raise, and even then the job keeps running (a retry of the task reattaches).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from sagemaker_processing_provider.backends.base import ProcessingBackend, is_transient
+from sagemaker_processing_provider.errors import ProcessingError
+
+MAX_BACKOFF_SECONDS = 60.0
+GIVE_UP_AFTER_SECONDS = 900.0
+
+
+class JobWatcher:
+    """Polls ``job_name`` on ``backend``; ``delay`` is how long to wait before the next ``poll()``."""
+
+    def __init__(
+        self,
+        backend: ProcessingBackend,
+        job_name: str,
+        *,
+        interval: float,
+        log: logging.Logger | Any,
+        print_log: bool = True,
+        log_cursor: Any = None,
+        give_up_after: float = GIVE_UP_AFTER_SECONDS,
+    ) -> None:
+        self.backend, self.job_name, self.interval = backend, job_name, interval
+        self.log, self.print_log, self.log_cursor = log, print_log, log_cursor
+        self.give_up_after = give_up_after
+        self.delay = interval
+        self._failing_since: float | None = None
+        self._failures = 0
+
+    def poll(self) -> dict | None:
+        """The job's description, or ``None`` after a transient error (then ``delay`` is a backoff)."""
+        try:
+            description = self.backend.describe(self.job_name)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return self._backoff(exc)
+        if description is None:
+            raise ProcessingError(f"Processing job {self.job_name} does not exist (any more)")
+        self._failing_since, self._failures, self.delay = None, 0, self.interval
+        self.copy_log()
+        return description
+
+    def _backoff(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._failing_since = self._failing_since or now
+        self._failures += 1
+        if now - self._failing_since > self.give_up_after:
+            raise ProcessingError(
+                f"Could not describe processing job {self.job_name} for {self.give_up_after:.0f} s "
+                f"({self._failures} tries; last error: {exc}); the job was NOT stopped and a retry "
+                "of this task reattaches to it"
+            ) from exc
+        backoff = min(MAX_BACKOFF_SECONDS, self.interval * 2 ** (self._failures - 1))
+        self.delay = backoff * random.uniform(0.8, 1.2)  # jitter: many tasks throttled at once
+        self.log.warning(
+            "Describing processing job %s failed (%s); the job keeps running, retrying in %.1f s",
+            self.job_name,
+            exc,
+            self.delay,
+        )
+        return None
+
+    def copy_log(self) -> None:
+        """Copy the job's new log lines into our log (best effort: a log error never fails the wait)."""
+        if not self.print_log:
+            return
+        try:
+            lines, self.log_cursor = self.backend.log_events(self.job_name, self.log_cursor)
+        except Exception as exc:
+            self.log.warning("Could not read the log of %s: %s", self.job_name, exc)
+            return
+        for line in lines:
+            self.log.info("[job] %s", line)
