@@ -1,38 +1,16 @@
-"""Helpers for the operator tests: a task-instance stand-in, operator factory, job waits.
-
-``execute`` is called with a minimal context (``{"ti": TaskInstanceStub}``): the attributes the
-operator reads (dag_id, task_id, run_id, map_index, try_number) and ``xcom_push`` for the links.
-The scheduler/worker machinery around it is not exercised here (the DAG tests run ``airflow dags test``).
-"""
+"""Helpers for the operator tests: operator factory, job waits (the task context: ``tests/task_context.py``)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sagemaker_processing_provider.local.backend import LocalProcessingBackend
 from sagemaker_processing_provider.operators.sklearn import SKLearnProcessorOperator
+from task_context import TaskInstanceStub, context  # noqa: F401 (re-exported for the tests here)
 
 TERMINAL = ("Completed", "Failed", "Stopped")
-
-
-@dataclass
-class TaskInstanceStub:
-    dag_id: str = "ops_test_dag"
-    task_id: str = "process"
-    run_id: str = "manual__2026-01-01T00:00:00+00:00"
-    map_index: int = -1
-    try_number: int = 1
-    xcoms: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-
-def context(try_number: int = 1, **ti: Any) -> dict[str, Any]:
-    return {"ti": TaskInstanceStub(try_number=try_number, **ti)}
 
 
 def sklearn_operator(files: dict[str, Path], mode: str = "ok", **overrides: Any) -> SKLearnProcessorOperator:

@@ -1,9 +1,10 @@
-"""``JobWatcher``: one status check of a job, shared by the operator's wait and the trigger.
+"""Describing a job patiently: ``JobWatcher`` (the operator's wait and the trigger) and ``describe``.
 
-Each ``poll()`` describes the job and copies its new log lines into the given logger. A transient
-describe error (throttling, a 5xx, a dropped connection) never ends the wait and never stops the job:
-it is logged and retried with exponential backoff; only after ``give_up_after`` seconds of nothing but
-errors does ``poll()`` raise, and even then the job keeps running (a retry of the task reattaches).
+A transient describe error (throttling, a 5xx, a dropped connection) never fails a wait and never
+stops a job: it is logged and retried with exponential backoff (jittered, capped at 60 s); only after
+``give_up_after`` seconds of nothing but errors is it raised, and even then the job keeps running (a
+retry of the task reattaches). ``JobWatcher.poll()`` never sleeps (the trigger is async): it says how
+long to wait in ``delay``. ``describe()`` is the blocking one-shot form for the operator's own calls.
 """
 
 from __future__ import annotations
@@ -18,6 +19,42 @@ from sagemaker_processing_provider.errors import ProcessingError
 
 MAX_BACKOFF_SECONDS = 60.0
 GIVE_UP_AFTER_SECONDS = 900.0
+
+
+def backoff(interval: float, failures: int) -> float:
+    """Seconds before try ``failures + 1``: exponential from ``interval``, capped, with jitter."""
+    return min(MAX_BACKOFF_SECONDS, max(interval, 0.5) * 2 ** (failures - 1)) * random.uniform(0.8, 1.2)
+
+
+def _gave_up(job_name: str, seconds: float, failures: int, exc: Exception) -> ProcessingError:
+    return ProcessingError(
+        f"Could not describe processing job {job_name} for {seconds:.0f} s ({failures} tries; last "
+        f"error: {exc}); the job was NOT stopped and a retry of this task reattaches to it"
+    )
+
+
+def describe(
+    backend: ProcessingBackend,
+    job_name: str,
+    log: logging.Logger | Any,
+    *,
+    interval: float = 1.0,
+    give_up_after: float = GIVE_UP_AFTER_SECONDS,
+) -> dict | None:
+    """``backend.describe`` with transient errors retried (blocking); ``None``: no such job."""
+    started, failures = time.monotonic(), 0
+    while True:
+        try:
+            return backend.describe(job_name)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            failures += 1
+            if time.monotonic() - started > give_up_after:
+                raise _gave_up(job_name, give_up_after, failures, exc) from exc
+            delay = backoff(interval, failures)
+            log.warning("Describing processing job %s failed (%s); retrying in %.1f s", job_name, exc, delay)
+            time.sleep(delay)
 
 
 class JobWatcher:
@@ -60,13 +97,8 @@ class JobWatcher:
         self._failing_since = self._failing_since or now
         self._failures += 1
         if now - self._failing_since > self.give_up_after:
-            raise ProcessingError(
-                f"Could not describe processing job {self.job_name} for {self.give_up_after:.0f} s "
-                f"({self._failures} tries; last error: {exc}); the job was NOT stopped and a retry "
-                "of this task reattaches to it"
-            ) from exc
-        backoff = min(MAX_BACKOFF_SECONDS, self.interval * 2 ** (self._failures - 1))
-        self.delay = backoff * random.uniform(0.8, 1.2)  # jitter: many tasks throttled at once
+            raise _gave_up(self.job_name, self.give_up_after, self._failures, exc) from exc
+        self.delay = backoff(self.interval, self._failures)  # jitter: many tasks throttled at once
         self.log.warning(
             "Describing processing job %s failed (%s); the job keeps running, retrying in %.1f s",
             self.job_name,

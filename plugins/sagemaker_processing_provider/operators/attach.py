@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sagemaker_processing_provider.backends.base import ProcessingBackend
+from sagemaker_processing_provider.backends.watch import describe
 from sagemaker_processing_provider.errors import ProcessingError
 from sagemaker_processing_provider.request.names import job_name_for
 
@@ -42,7 +43,7 @@ def earlier_job(
     """The job this try should wait for instead of creating one, or ``None`` to create one."""
     for number in range(try_number, 0, -1):
         name = names(number)
-        found = backend.describe(name)
+        found = describe(backend, name, log)
         if found is None:
             continue
         status = found["ProcessingJobStatus"]
@@ -66,10 +67,10 @@ def earlier_job(
     return None
 
 
-def running_job(backend: ProcessingBackend, names: Names, try_number: int) -> str | None:
+def running_job(backend: ProcessingBackend, names: Names, try_number: int, log: logging.Logger) -> str | None:
     """The ``InProgress`` job of this or an earlier try, if any (what a timeout must stop)."""
     for number in range(try_number, 0, -1):
-        found = backend.describe(names(number))
+        found = describe(backend, names(number), log)
         if found is not None and found["ProcessingJobStatus"] == "InProgress":
             return names(number)
     return None

@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from airflow.sdk import BaseOperator, conf
 
+from sagemaker_processing_provider.backends import watch
 from sagemaker_processing_provider.backends.base import FAILED, TERMINAL
 from sagemaker_processing_provider.errors import ProcessingError, ProcessingJobFailed
 from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
@@ -170,7 +171,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
             "Creating processing job %s (image %s)", job_name, request["AppSpecification"]["ImageUri"]
         )
         backend.create(request)
-        return job_name, backend.describe(job_name) or {"ProcessingJobStatus": "InProgress"}
+        return job_name, watch.describe(backend, job_name, self.log) or {"ProcessingJobStatus": "InProgress"}
 
     def _request(self, backend: ProcessingBackend, job_name: str) -> dict:
         """Build, validate, then upload: nothing is uploaded for a request the service would refuse."""
@@ -206,9 +207,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
     def _wait(self, backend: ProcessingBackend, job_name: str) -> dict:
         """Poll until the job ends. Errors fail the task but leave the job running (a retry reattaches);
         only a kill or a timeout (``BaseException``: ``AirflowTaskTimeout``, SIGTERM) stops it."""
-        from sagemaker_processing_provider.backends.watch import JobWatcher
-
-        watcher = JobWatcher(
+        watcher = watch.JobWatcher(
             backend, job_name, interval=self._interval(backend), log=self.log, print_log=self.print_log
         )
         try:
@@ -269,7 +268,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
                 f"Waiting for processing job {job_name} failed: {event.get('message', event)}"
             )
         backend = self.hook.backend
-        description = backend.describe(job_name)
+        description = watch.describe(backend, job_name, self.log)
         if description is None:
             raise ProcessingError(f"Processing job {job_name} does not exist (any more)")
         return self._finish(backend, description)
@@ -282,7 +281,8 @@ class SageMakerProcessingBaseOperator(BaseOperator):
             return super().resume_execution(next_method, next_kwargs, context)
         except (TaskDeferralError, TaskDeferralTimeout):
             backend = self.hook.backend
-            job_name = attach.running_job(backend, self._names(context), int(context["ti"].try_number))
+            names, try_number = self._names(context), int(context["ti"].try_number)
+            job_name = attach.running_job(backend, names, try_number, self.log)
             if job_name:
                 self.log.error("The deferral failed or timed out: stopping processing job %s", job_name)
                 self._stop(backend, job_name)
