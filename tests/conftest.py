@@ -13,6 +13,8 @@ import pytest
 # Before anything imports Airflow: tests never read or write the developer's ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="sm-processing-tests-airflow-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# ... nor the developer's cache (the image-URI cache lives there): one private cache per session.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="sm-processing-tests-cache-")
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

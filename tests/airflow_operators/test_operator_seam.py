@@ -212,3 +212,25 @@ def test_an_unknown_job_while_waiting_is_an_error(job_home: Path) -> None:
     )
     with pytest.raises(ProcessingError, match="does not exist"):
         watcher.poll()
+
+
+def test_local_polls_start_fast_then_settle(job_home: Path, job_files: dict) -> None:
+    """Short local jobs are seen ending within a quarter second, long ones polled every 2 s."""
+    import logging
+
+    from sagemaker_processing_provider.backends.watch import JobWatcher
+
+    name = sklearn_operator(job_files, mode="wait", wait_for_completion=False).execute(context())["job_name"]
+    backend = LocalBackend(job_home)
+    watcher = JobWatcher(
+        backend,
+        name,
+        interval=backend.poll_interval,
+        first_interval=backend.first_poll_interval,
+        log=logging.getLogger(),
+    )
+    delays = []
+    for _ in range(5):
+        assert watcher.poll()["ProcessingJobStatus"] == "InProgress"
+        delays.append(watcher.delay)
+    assert delays == [0.25, 0.5, 1.0, 2.0, 2.0]

@@ -30,7 +30,7 @@ class AwsBackend(ClientBackend):
     """Jobs on SageMaker. ``hook_kwargs``: ``aws_conn_id``, ``region_name``, ``verify``, ``config``."""
 
     name = "aws"
-    poll_interval = POLL_INTERVAL
+    poll_interval = first_poll_interval = POLL_INTERVAL
 
     def __init__(self, **hook_kwargs: Any) -> None:
         self.hook_kwargs = hook_kwargs

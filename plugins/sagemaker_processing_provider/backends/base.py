@@ -76,6 +76,7 @@ class ProcessingBackend(Protocol):
     name: str
     region: str
     poll_interval: float  # default seconds between two describes
+    first_poll_interval: float  # the first wait; it doubles up to poll_interval (short local jobs)
 
     def validate(self, request: dict) -> None:
         """Raise (naming the field) if the service would refuse this request; nothing is created."""

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 # RoleArn is required by the API; the local backend never assumes it, so it gets this documented one.
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/sm-processing-local"
-POLL_INTERVAL = 2.0  # local jobs of a few seconds are common
+POLL_INTERVAL = 2.0  # local jobs of a few seconds are common:
+FIRST_POLL_INTERVAL = 0.25  # checked after 0.25, 0.75, 1.75, 3.75 s, then every 2 s
 
 
 class LocalBackend(ClientBackend):
@@ -27,6 +28,7 @@ class LocalBackend(ClientBackend):
 
     name = "local"
     poll_interval = POLL_INTERVAL
+    first_poll_interval = FIRST_POLL_INTERVAL
 
     def __init__(self, home: Path | str | None = None, region: str = "us-east-1") -> None:
         self._home = home

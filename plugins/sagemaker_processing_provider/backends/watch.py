@@ -67,6 +67,7 @@ class JobWatcher:
         *,
         interval: float,
         log: logging.Logger | Any,
+        first_interval: float | None = None,
         print_log: bool = True,
         log_cursor: Any = None,
         give_up_after: float = GIVE_UP_AFTER_SECONDS,
@@ -74,7 +75,8 @@ class JobWatcher:
         self.backend, self.job_name, self.interval = backend, job_name, interval
         self.log, self.print_log, self.log_cursor = log, print_log, log_cursor
         self.give_up_after = give_up_after
-        self.delay = interval
+        self._ramp = min(interval, first_interval or interval)  # doubles up to interval
+        self.delay = self._ramp
         self._failing_since: float | None = None
         self._failures = 0
 
@@ -88,7 +90,8 @@ class JobWatcher:
             return self._backoff(exc)
         if description is None:
             raise ProcessingError(f"Processing job {self.job_name} does not exist (any more)")
-        self._failing_since, self._failures, self.delay = None, 0, self.interval
+        self._failing_since, self._failures = None, 0
+        self.delay, self._ramp = self._ramp, min(self.interval, self._ramp * 2)
         self.copy_log()
         return description
 

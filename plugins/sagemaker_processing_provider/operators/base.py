@@ -204,11 +204,20 @@ class SageMakerProcessingBaseOperator(BaseOperator):
     def _interval(self, backend: ProcessingBackend) -> float:
         return float(self.check_interval) if self.check_interval is not None else backend.poll_interval
 
+    def _first_interval(self, backend: ProcessingBackend) -> float:
+        """An explicit ``check_interval`` is kept from the start; the default ramps up (see backends)."""
+        return float(self.check_interval) if self.check_interval is not None else backend.first_poll_interval
+
     def _wait(self, backend: ProcessingBackend, job_name: str) -> dict:
         """Poll until the job ends. Errors fail the task but leave the job running (a retry reattaches);
         only a kill or a timeout (``BaseException``: ``AirflowTaskTimeout``, SIGTERM) stops it."""
         watcher = watch.JobWatcher(
-            backend, job_name, interval=self._interval(backend), log=self.log, print_log=self.print_log
+            backend,
+            job_name,
+            interval=self._interval(backend),
+            first_interval=self._first_interval(backend),
+            log=self.log,
+            print_log=self.print_log,
         )
         try:
             while True:
@@ -244,6 +253,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
                 poll_interval=self._interval(backend),
+                first_poll_interval=self._first_interval(backend),
                 verify=self.verify,
                 botocore_config=self.botocore_config,
                 timeout_at=timeout_at,

@@ -1,14 +1,21 @@
 """Image URIs of the scikit-learn and Spark processing containers.
 
 Resolved with the SageMaker SDK v3's own table (``sagemaker.core.image_uris``) so the URIs stay the
-SDK's. The import is lazy and costs seconds: DAG parsing must never pay it.
+SDK's. Importing it costs seconds (it pulls pandas, boto3 and the SDK's shapes), so DAG parsing never
+pays it, and an answer is kept in a small on-disk cache keyed by the question and the SDK's version
+(``$XDG_CACHE_HOME/sagemaker-processing-provider/image-uris.json``): a task asks the SDK only the first
+time this machine sees a (framework, version, region, ...) combination. Refusals are not cached.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 import re
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from sagemaker_processing_provider.errors import RequestError
 
@@ -37,11 +44,51 @@ def _short(message: str) -> str:
     return f"{head}; supported: {supported.group(1)}" if supported else head
 
 
+def cache_file() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "sagemaker-processing-provider" / "image-uris.json"
+
+
+def _cache_key(framework: str, region: str, kwargs: dict[str, str | None]) -> str:
+    try:
+        sdk = version("sagemaker-core")
+    except PackageNotFoundError:
+        sdk = "?"
+    return json.dumps([sdk, framework, region, sorted(kwargs.items())])
+
+
+def _read_cache() -> dict[str, str]:
+    try:
+        data = json.loads(cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(key: str, uri: str) -> None:
+    """Best effort (a read-only home just means asking the SDK again); atomic, so readers never see half."""
+    path = cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {**_read_cache(), key: uri}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("image URI cache not written: %s", exc)
+
+
 @functools.lru_cache(maxsize=64)
 def _retrieve(framework: str, region: str, **kwargs: str | None) -> str:
+    key = _cache_key(framework, region, kwargs)
+    cached = _read_cache().get(key)
+    if isinstance(cached, str) and cached:
+        return cached
     from sagemaker.core import image_uris  # heavy: seconds to import
 
-    return image_uris.retrieve(framework, region, **kwargs)
+    uri = image_uris.retrieve(framework, region, **kwargs)
+    _write_cache(key, uri)
+    return uri
 
 
 def _resolve(framework: str, region: str, **kwargs: str | None) -> str:

@@ -44,6 +44,7 @@ class ProcessingJobTrigger(BaseTrigger):
     :param botocore_config: botocore ``Config`` parameters.
     :param timeout_at: epoch seconds after which the job is stopped and ``timeout`` fired.
     :param print_log: copy the job's log lines into the triggerer's (the task's) log.
+    :param first_poll_interval: the first wait, doubling up to ``poll_interval``.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class ProcessingJobTrigger(BaseTrigger):
         botocore_config: dict | None = None,
         timeout_at: float | None = None,
         print_log: bool = True,
+        first_poll_interval: float | None = None,
     ) -> None:
         super().__init__()
         self.job_name = job_name
@@ -70,6 +72,7 @@ class ProcessingJobTrigger(BaseTrigger):
         self.botocore_config = botocore_config
         self.timeout_at = timeout_at
         self.print_log = print_log
+        self.first_poll_interval = first_poll_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         cls = type(self)
@@ -86,6 +89,7 @@ class ProcessingJobTrigger(BaseTrigger):
                 "botocore_config": self.botocore_config,
                 "timeout_at": self.timeout_at,
                 "print_log": self.print_log,
+                "first_poll_interval": self.first_poll_interval,
             },
         )
 
@@ -119,6 +123,7 @@ class ProcessingJobTrigger(BaseTrigger):
             backend,
             self.job_name,
             interval=self.poll_interval,
+            first_interval=self.first_poll_interval,
             log=self.log,
             print_log=self.print_log,
             log_cursor=self.log_offset,
