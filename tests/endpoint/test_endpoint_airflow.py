@@ -35,7 +35,7 @@ from airflow.sdk import DAG
 from sagemaker_processing_provider.operators.sklearn import SKLearnProcessorOperator
 
 OURS = dict(
-    framework_version="1.2-1",
+    image_uri={image!r},  # given, as ScriptProcessor users do: spares the SDK's image_uris import here
     instance_type="ml.m5.xlarge",
     instance_count=2,
     role={role!r},
@@ -87,7 +87,12 @@ def test_amazon_operator_and_ours_run_to_completed_under_airflow_dags_test(
     config["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] = f"s3://{bucket}/amazon-out"
     (dags / "endpoint_clients.py").write_text(
         DAG_FILE.format(
-            role=ROLE, code=str(tmp_path / "count_rows.py"), bucket=bucket, config=config, prefix=prefix
+            role=ROLE,
+            image=SKLEARN_IMAGE,
+            code=str(tmp_path / "count_rows.py"),
+            bucket=bucket,
+            config=config,
+            prefix=prefix,
         )
     )
     env = {k: v for k, v in aws_subprocess_env.items() if k != "AWS_ENDPOINT_URL"}

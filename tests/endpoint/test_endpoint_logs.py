@@ -200,3 +200,21 @@ def test_unsigned_json_logs_call(endpoint: Endpoint) -> None:
         endpoint.client("logs").put_log_events(
             logGroupName=LOG_GROUP, logStreamName="x/y", logEvents=[{"timestamp": 1, "message": "m"}]
         )
+
+
+def test_an_event_over_a_megabyte_comes_alone_and_never_stalls_a_reader() -> None:
+    from sagemaker_processing_provider.local.server_logs import Stream, _read
+
+    stream = Stream()
+    for message in ("small", "x" * 1_200_000, "after"):
+        stream.add(1, 2, message)
+    pages, token = [], None
+    while True:
+        page = _read(stream, {"nextToken": token} if token else {"startFromHead": True}, "GetLogEvents")
+        pages.append([len(e["message"]) for e in page["events"]])
+        if page["nextForwardToken"] == token:
+            break
+        token = page["nextForwardToken"]
+    assert pages == [[5], [1_200_000], [5], []]
+    back = _read(stream, {"nextToken": "b/" + "0" * 55 + "3"}, "GetLogEvents")
+    assert [len(e["message"]) for e in back["events"]] == [5]

@@ -247,16 +247,16 @@ def _read(stream: Stream, params: dict[str, Any], operation: str) -> dict[str, A
         way, index = _position(token, operation)
     else:
         way, index = ("f", low) if params.get("startFromHead") else ("b", high)
-    budget = MAX_BYTES
+    budget = MAX_BYTES  # at least one event per page, however long: a reader must never stall
     if way == "f":
         first = last = max(index, low)
-        while last < min(high, first + limit) and budget >= _size(stream, last):
+        while last < min(high, first + limit) and (last == first or budget >= _size(stream, last)):
             budget -= _size(stream, last)
             last += 1
         forward, backward = max(last, index), first
     else:
         first = last = min(index, high)
-        while first > max(low, last - limit) and budget >= _size(stream, first - 1):
+        while first > max(low, last - limit) and (first == last or budget >= _size(stream, first - 1)):
             first -= 1
             budget -= _size(stream, first)
         forward, backward = last, min(first, index)
