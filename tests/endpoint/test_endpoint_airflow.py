@@ -11,9 +11,8 @@ import json
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
 
 import pytest
 from endpoint_support import (
@@ -128,21 +127,6 @@ def test_amazon_operator_and_ours_run_to_completed_under_airflow_dags_test(
     assert "Deferring: the triggerer waits for" in output
 
 
-@dataclass
-class TaskInstanceStub:
-    """What our operator reads from ``context["ti"]`` (the operator tests use the same stand-in)."""
-
-    dag_id: str
-    task_id: str = "process"
-    run_id: str = "manual__2026-01-01T00:00:00+00:00"
-    map_index: int = -1
-    try_number: int = 1
-    xcoms: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-
 def test_on_kill_stops_the_job_through_the_endpoint(
     aws: Endpoint,
     moto_server: str,
@@ -174,10 +158,14 @@ def test_on_kill_stops_the_job_through_the_endpoint(
         check_interval=0.2,
     )
     outcome: dict[str, BaseException] = {}
+    task_instance = SimpleNamespace(  # what the operator reads from context["ti"]
+        dag_id="endpoint_kill", task_id="process", run_id="manual__1", map_index=-1, try_number=1
+    )
+    task_instance.xcom_push = lambda key, value: None
 
     def execute() -> None:
         try:
-            operator.execute({"ti": TaskInstanceStub(dag_id="endpoint_kill")})
+            operator.execute({"ti": task_instance})
         except BaseException as exc:  # noqa: BLE001 - the test inspects it
             outcome["error"] = exc
 
