@@ -26,6 +26,7 @@ def test_sigint_stops_the_server_and_jobs_outlive_it(
     seed_bucket(bucket)
     first = start_endpoint(home, aws_subprocess_env, moto_server)
     assert first.url.startswith("http://127.0.0.1:")  # loopback unless --host says otherwise
+    assert f"Jobs' s3:// data goes to {moto_server}" in first.log()  # from AWS_ENDPOINT_URL_S3
     name = unique("survivor")
     first.client("sagemaker").create_processing_job(
         **job_request(name, bucket, "wait", env={"RELEASE_FILE": str(release)})

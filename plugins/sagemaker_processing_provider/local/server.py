@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -268,7 +269,7 @@ class _InFlight:
 def serve(backend: Any, host: str, port: int) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code."""
     server = Server((host, port), Api(backend))
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_port}"
+    url = f"http://{host}:{server.server_port}"
     stopping: list[str] = []
 
     def stop(signum: int, _frame: Any) -> None:
@@ -278,7 +279,9 @@ def serve(backend: Any, host: str, port: int) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    s3 = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS's own endpoint"
+    log.info("Jobs' s3:// data goes to %s (AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL)", s3)
+    if host not in ("127.0.0.1", "localhost"):
         log.warning(
             "Listening on %s: anyone who can reach this port can run processes on this machine "
             "(CreateProcessingJob runs the request's entrypoint)",
