@@ -45,19 +45,29 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
+AWS_CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+def _aws_settings(endpoint: str, config_file: str) -> dict[str, str]:
+    """Fake credentials, no ~/.aws (an empty config file), every AWS service at ``endpoint``."""
+    return {
+        **FAKE_AWS_ENV,
+        "AWS_CONFIG_FILE": config_file,
+        "AWS_SHARED_CREDENTIALS_FILE": config_file,
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+
+
 @pytest.fixture
 def aws_env(
     moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
     """Points boto3 (and any subprocess) at the moto server with fake credentials; yields the endpoint."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    for name in AWS_CLEARED:
         monkeypatch.delenv(name, raising=False)
-    empty = tmp_path_factory.mktemp("aws-config") / "none"
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))  # never read the developer's ~/.aws
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    for name, value in FAKE_AWS_ENV.items():
+    empty = tmp_path_factory.mktemp("aws-config") / "none"  # never read the developer's ~/.aws
+    for name, value in _aws_settings(moto_server, str(empty)).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server
 
 
@@ -93,3 +103,13 @@ def local_stager(tmp_path):
     from sagemaker_processing_provider.backends.staging import LocalStager
 
     return LocalStager(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def aws_subprocess_env(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a child process (server, CLI, Airflow) as ``aws_env`` sets it, for any scope."""
+    empty = tmp_path_factory.mktemp("aws-config-subprocess") / "none"
+    env = {
+        k: v for k, v in os.environ.items() if k not in AWS_CLEARED and not k.startswith("AWS_ENDPOINT_URL")
+    }
+    return {**env, **_aws_settings(moto_server, str(empty))}

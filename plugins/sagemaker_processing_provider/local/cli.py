@@ -5,6 +5,7 @@
     sm-processing list [--status S] [--name-contains X]
     sm-processing stop NAME
     sm-processing logs NAME [--follow]
+    sm-processing serve [--host 127.0.0.1] [--port 8081]   the SageMaker + CloudWatch Logs HTTP API
 
 ``--home`` overrides ``SM_PROCESSING_HOME``. Errors are one line on stderr and exit code 2.
 """
@@ -105,6 +106,38 @@ def cmd_logs(backend: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+SERVE_HELP = """\
+Serve the local backend over HTTP in SageMaker's JSON 1.1 protocol (CreateProcessingJob,
+DescribeProcessingJob, StopProcessingJob, ListProcessingJobs) and the CloudWatch Logs calls that
+log tailing uses (DescribeLogStreams, GetLogEvents on /aws/sagemaker/ProcessingJobs), so boto3, the
+AWS CLI, the SageMaker SDK and Airflow's Amazon provider run jobs here with an endpoint URL:
+
+  boto3.client("sagemaker", endpoint_url="http://127.0.0.1:8081")   # and "logs"
+  aws sagemaker list-processing-jobs --endpoint-url http://127.0.0.1:8081
+  export AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:8081    # every AWS SDK and the CLI
+  export AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=http://127.0.0.1:8081
+
+Jobs' s3:// inputs and outputs go through boto3 in each job's runner, which inherits this
+server's environment: the standard AWS configuration decides where S3 is (AWS_ENDPOINT_URL_S3,
+else AWS_ENDPOINT_URL, for MinIO/moto/any S3-compatible server) and with which credentials
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...). Do not point this server's own
+AWS_ENDPOINT_URL at itself. Request signatures are accepted without being checked: bind
+127.0.0.1 (the default) unless every host that can reach the port may run code on this one.
+Stopping the server (SIGTERM, Ctrl-C) leaves running jobs running.
+"""
+
+
+def cmd_serve(backend: Any, args: argparse.Namespace) -> int:
+    import logging
+
+    from sagemaker_processing_provider.local.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.verbose:
+        logging.getLogger("sagemaker_processing_provider").setLevel(logging.DEBUG)
+    return serve(backend, args.host, args.port)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sm-processing", description="Local SageMaker Processing jobs, no Docker."
@@ -129,6 +162,19 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("name")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
     logs.set_defaults(func=cmd_logs)
+    serve = sub.add_parser(
+        "serve",
+        help="serve the SageMaker Processing + CloudWatch Logs HTTP API (JSON 1.1) for the local backend",
+        description=SERVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8081, help="port (default 8081; 0 picks a free one)")
+    serve.add_argument("--home", default=argparse.SUPPRESS, help="job store folder (as sm-processing --home)")
+    serve.add_argument(
+        "--verbose", "-v", action="store_true", help="log every call, not only changes and errors"
+    )
+    serve.set_defaults(func=cmd_serve)
     return p
 
 
