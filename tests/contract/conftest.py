@@ -1,8 +1,11 @@
 """The contract suite's backends: one fixture, the same test cases on each.
 
 - ``local``: the local backend in process (connection extra ``processing_backend: local``);
-- ``moto``: the AWS code path (Amazon provider hooks, S3 uploads, CloudWatch tailing) against moto's
-  server, patched so that jobs have real lifecycles (``moto_lifecycle.py``).
+- ``serve``: the AWS code path (Amazon provider hooks, S3 uploads to moto, CloudWatch tailing) against
+  the local backend behind ``sm-processing serve`` (its HTTP server, in a thread of this process),
+  reached through the connection's ``service_config`` endpoints: real jobs, AWS's protocol;
+- ``moto``: the AWS code path against moto's server, patched so that jobs have real lifecycles
+  (``moto_lifecycle.py``).
 
 A job's behaviour is given by its ``Environment`` (``SIM_*``, see ``moto_lifecycle.py``): the job
 script below does what the variables say on the backends that run code, the patched moto simulates
@@ -93,7 +96,39 @@ def _local_throttle(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], dict[str
     return arm
 
 
-@pytest.fixture(params=["local", "moto"])
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """``sm-processing serve``'s server on a free port, in a thread (so faults can be injected here)."""
+    import threading
+
+    from sagemaker_processing_provider.local.backend import LocalProcessingBackend
+    from sagemaker_processing_provider.local.server import Api, Server
+
+    server = Server(("127.0.0.1", 0), Api(LocalProcessingBackend(tmp_path / "served-store")))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _aws_path(request, monkeypatch: pytest.MonkeyPatch, service_config: dict | None) -> str:
+    """The AWS connection (S3 on moto; SageMaker and Logs at ``service_config`` if given); a code bucket."""
+    import boto3
+
+    request.getfixturevalue("aws_env")
+    extra: dict[str, Any] = {"region_name": "us-east-1"}
+    if service_config:
+        extra["service_config"] = service_config
+    _conn(monkeypatch, extra)
+    bucket = f"contract-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture(params=["local", "serve", "moto"])
 def contract(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ContractEnv]:
     script = tmp_path / "job.py"
     script.write_text(JOB_SCRIPT)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,17 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 def operator(contract, env: dict[str, str] | None = None, **overrides: Any) -> SKLearnProcessorOperator:
     kwargs = {"task_id": "contract", **contract.operator_kwargs, "env": env or {}, **overrides}
     return SKLearnProcessorOperator(**kwargs)
+
+
+def output_files(uri: str) -> list[str]:
+    """The file names at an output destination (a local folder or an S3 prefix)."""
+    if uri.startswith("file://"):
+        return [p.name for p in Path(uri.removeprefix("file://")).iterdir()]
+    import boto3
+
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    listing = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+    return [o["Key"].rsplit("/", 1)[1] for o in listing.get("Contents", [])]
 
 
 def wait_for(contract, name: str, wanted: tuple[str, ...], timeout: float = 60) -> dict:
