@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from airflow_operators_support import job_names
 from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
+from sagemaker_processing_provider.local.backend import LocalProcessingBackend
 
 DAG_FILE = """
 from airflow.sdk import DAG
@@ -21,6 +22,7 @@ with DAG("ops_dags_test", schedule=None, tags=["test"]):
     for mode in ("sync", "defer"):
         SKLearnProcessorOperator(
             task_id=f"proc_{{mode}}",
+            base_job_name="ops-dags-test",
             framework_version="1.2-1",
             instance_type="ml.m5.xlarge",
             code={code!r},
@@ -29,42 +31,8 @@ with DAG("ops_dags_test", schedule=None, tags=["test"]):
             deferrable=mode == "defer",
         )
 """
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
 JOB = "import sys\nprint('hello from the job, ds =', sys.argv[1])\n"
-
-
-@pytest.mark.slow
-def test_sync_and_deferrable_tasks_succeed_under_airflow_dags_test(tmp_path: Path) -> None:
-    airflow_home, dags, store = tmp_path / "airflow", tmp_path / "dags", tmp_path / "store"
-    dags.mkdir()
-    (tmp_path / "job.py").write_text(JOB)
-    (dags / "ops_dags_test.py").write_text(DAG_FILE.format(code=str(tmp_path / "job.py")))
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "SM_PROCESSING_HOME": str(store),
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-            {"conn_type": "aws", "extra": {"processing_backend": "local"}}
-        ),
-    }
-    airflow = str(Path(sys.executable).parent / "airflow")
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-    run = subprocess.run([airflow, "dags", "test", "ops_dags_test"], env=env, capture_output=True, text=True)
-    output = run.stdout + run.stderr
-
-    assert run.returncode == 0, output[-3000:]
-    assert "state=success" in output
-    assert output.count("[job] hello from the job, ds = 20") == 2  # task log (sync), trigger log (defer)
-    assert "Deferring: the triggerer waits for" in output
-    names = job_names(store)
-    assert len(names) == 2 and all(name.endswith("-t1") for name in names)
-    with sqlite3.connect(airflow_home / "airflow.db") as db:
-        links = dict(
-            db.execute("select key, value from xcom where key like 'sagemaker_processing_%'").fetchall()
-        )
-    assert set(links) == {ProcessingJobLink.key, ProcessingLogsLink.key}
-    assert json.loads(links[ProcessingLogsLink.key]).startswith((store / "jobs").resolve().as_uri())
 
 
 TIMEOUT_DAG = """
@@ -75,6 +43,7 @@ from sagemaker_processing_provider.operators.sklearn import SKLearnProcessorOper
 with DAG("ops_timeout_test", schedule=None):
     SKLearnProcessorOperator(
         task_id="slow_deferred",
+        base_job_name="ops-timeout-test",
         image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
         instance_type="ml.m5.xlarge",
         code={code!r},
@@ -85,39 +54,79 @@ with DAG("ops_timeout_test", schedule=None):
 """
 
 
-@pytest.mark.slow
-def test_deferred_task_times_out_and_stops_its_job_under_airflow_dags_test(tmp_path: Path) -> None:
-    """Before: a deferred task's execution_timeout did nothing (the job ran on); now the task fails and
-    its job is stopped when the timeout passes."""
-    airflow_home, dags, store = tmp_path / "airflow", tmp_path / "dags", tmp_path / "store"
+SLEEPER = "import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n"
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One migrated Airflow home for the module, with both test DAGs (``db migrate`` is the slow part)."""
+    root = tmp_path_factory.mktemp("dags-test")
+    dags = root / "dags"
     dags.mkdir()
-    (tmp_path / "job.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n")
-    (dags / "ops_timeout_test.py").write_text(TIMEOUT_DAG.format(code=str(tmp_path / "job.py")))
+    (root / "job.py").write_text(JOB)
+    (root / "sleeper.py").write_text(SLEEPER)
+    (dags / "ops_dags_test.py").write_text(DAG_FILE.format(code=str(root / "job.py")))
+    (dags / "ops_timeout_test.py").write_text(TIMEOUT_DAG.format(code=str(root / "sleeper.py")))
     env = {
         **os.environ,
-        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW_HOME": str(root / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "SM_PROCESSING_HOME": str(store),
+        "SM_PROCESSING_HOME": str(root / "store"),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
             {"conn_type": "aws", "extra": {"processing_backend": "local"}}
         ),
     }
-    airflow = str(Path(sys.executable).parent / "airflow")
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    return env
+
+
+def dags_test(env: dict[str, str], dag_id: str) -> tuple[subprocess.CompletedProcess, str]:
     run = subprocess.run(
-        [airflow, "dags", "test", "ops_timeout_test"], env=env, capture_output=True, text=True, timeout=120
+        [AIRFLOW, "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=300
     )
-    output = run.stdout + run.stderr
+    return run, run.stdout + run.stderr
+
+
+def jobs_of(env: dict[str, str], dag_id: str) -> list[str]:
+    """The job names of one test DAG (its tasks' ``base_job_name`` is the DAG id, dashed)."""
+    return [
+        n for n in job_names(Path(env["SM_PROCESSING_HOME"])) if n.startswith(dag_id.replace("_", "-") + "-")
+    ]
+
+
+@pytest.mark.slow
+def test_sync_and_deferrable_tasks_succeed_under_airflow_dags_test(airflow_env: dict[str, str]) -> None:
+    run, output = dags_test(airflow_env, "ops_dags_test")
+    store = Path(airflow_env["SM_PROCESSING_HOME"])
+    assert run.returncode == 0, output[-3000:]
+    assert "state=success" in output
+    assert output.count("[job] hello from the job, ds = 20") == 2  # task log (sync), trigger log (defer)
+    assert "Deferring: the triggerer waits for" in output
+    names = jobs_of(airflow_env, "ops_dags_test")
+    assert len(names) == 2 and all(name.endswith("-t1") for name in names)
+    with sqlite3.connect(Path(airflow_env["AIRFLOW_HOME"]) / "airflow.db") as db:
+        query = (
+            "select key, value from xcom where dag_id = 'ops_dags_test' and key like 'sagemaker_processing_%'"
+        )
+        links = dict(db.execute(query).fetchall())
+    assert set(links) == {ProcessingJobLink.key, ProcessingLogsLink.key}
+    assert json.loads(links[ProcessingLogsLink.key]).startswith((store / "jobs").resolve().as_uri())
+
+
+@pytest.mark.slow
+def test_deferred_task_times_out_and_stops_its_job_under_airflow_dags_test(
+    airflow_env: dict[str, str],
+) -> None:
+    """Before: a deferred task's execution_timeout did nothing (the job ran on); now the task fails and
+    its job is stopped when the timeout passes."""
+    run, output = dags_test(airflow_env, "ops_timeout_test")
     assert "state=failed" in output or run.returncode != 0, output[-3000:]
     assert "Deferring: the triggerer waits for" in output  # the timeout hit the deferred wait
     assert "execution_timeout (0:00:10) reached" in output and "was stopped" in output
-    [name] = job_names(store)
-    from sagemaker_processing_provider.local.backend import LocalProcessingBackend
-
-    assert LocalProcessingBackend(store).describe_processing_job(ProcessingJobName=name)[
+    [name] = jobs_of(airflow_env, "ops_timeout_test")
+    store = Path(airflow_env["SM_PROCESSING_HOME"])
+    status = LocalProcessingBackend(store).describe_processing_job(ProcessingJobName=name)[
         "ProcessingJobStatus"
-    ] in (
-        "Stopping",
-        "Stopped",
-    )
+    ]
+    assert status in ("Stopping", "Stopped")
