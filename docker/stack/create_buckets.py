@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import boto3
-from botocore.exceptions import ClientError
-
 DATA_FILE = Path("/opt/project/data/abalone.csv")
 DATA_KEY = "data/abalone.csv"
 
 
 def main() -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
     buckets = [b.strip() for b in os.environ.get("S3_BUCKETS", "").split(",") if b.strip()]
     if not buckets:
         raise SystemExit("S3_BUCKETS is empty: name at least one bucket in .env")

@@ -76,12 +76,12 @@ def test_dags_listed_without_import_errors(api: AirflowApi) -> None:
     deadline = time.monotonic() + 120
     while True:
         listed = {d["dag_id"] for d in api.json("GET", "/api/v2/dags", params={"limit": 100})["dags"]}
-        if DAG_IDS <= listed or time.monotonic() > deadline:
+        if listed >= DAG_IDS or time.monotonic() > deadline:
             break
         time.sleep(2)
     errors = api.json("GET", "/api/v2/importErrors")
     assert errors["total_entries"] == 0, json.dumps(errors["import_errors"], indent=1)[:3000]
-    assert DAG_IDS <= listed, f"DAGs missing after 120 s: {sorted(DAG_IDS - listed)}"
+    assert listed >= DAG_IDS, f"DAGs missing after 120 s: {sorted(DAG_IDS - listed)}"
 
 
 def test_jobs_get_their_own_namespaces_in_the_scheduler() -> None:
