@@ -42,8 +42,8 @@ AIRFLOW_BASE=apache/airflow:${AIRFLOW_VERSION}-python${AIRFLOW_PYTHON}
 POSTGRES_IMAGE=$(env_value POSTGRES_IMAGE postgres:16)
 SEAWEEDFS_IMAGE=$(env_value SEAWEEDFS_IMAGE chrislusf/seaweedfs:4.48)
 
-recipe_hash() {  # what a stand-in is built from: its folder, this script, the build args
-  { cat "$HERE/build.sh"; find "$HERE/$1" -type f -print0 | sort -z | xargs -0 cat; echo "${*:2}"; } |
+recipe_hash() {  # what a stand-in is built from: its folder and the build args (and the base's suite)
+  { echo "$SUITE $MIRROR"; find "$HERE/$1" -type f -print0 | sort -z | xargs -0 cat; echo "${*:2}"; } |
     sha256sum | cut -c1-16
 }
 
@@ -110,7 +110,7 @@ ensure_image() {
   for arg in "$@"; do args+=(--build-arg "$arg"); done
   local log="$CACHE/build-$recipe.log"
   local started=$SECONDS
-  if ! docker build "${args[@]}" -t "$image" "$HERE/$recipe" >"$log" 2>&1; then
+  if ! docker build --force-rm "${args[@]}" -t "$image" "$HERE/$recipe" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     say "$image: stand-in build failed (full log: $log)"
     exit 1

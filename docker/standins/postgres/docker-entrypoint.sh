@@ -26,12 +26,15 @@ if [[ ! -s $PGDATA/PG_VERSION ]]; then
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   if [[ $POSTGRES_DB != postgres ]]; then
-    postgres -D "$PGDATA" -c listen_addresses='' &
+    # A private socket and no TCP: healthchecks (pg_isready on $PGHOST) fail until the real server runs.
+    initsock=$(mktemp -d)
+    postgres -D "$PGDATA" -c listen_addresses='' -c unix_socket_directories="$initsock" &
     pid=$!
-    until pg_isready -q -h /var/run/postgresql; do sleep 0.2; done
-    psql -v ON_ERROR_STOP=1 -h /var/run/postgresql -U "$POSTGRES_USER" -d postgres \
+    until pg_isready -q -h "$initsock"; do sleep 0.2; done
+    psql -v ON_ERROR_STOP=1 -h "$initsock" -U "$POSTGRES_USER" -d postgres \
       -c "CREATE DATABASE \"$POSTGRES_DB\"" >/dev/null
     kill -INT "$pid" && wait "$pid" || true
+    rmdir "$initsock"
   fi
   echo "stand-in postgres: initialised $PGDATA (user $POSTGRES_USER, database $POSTGRES_DB)"
 fi
