@@ -19,7 +19,8 @@ export SM_PROCESSING_PORT=${STACK_TEST_SM_PROCESSING_PORT:-28081}
 # run under test would wait behind it (max_active_runs=1).
 export AIRFLOW_USE_JOB_SCHEDULE=false
 export STACK_TEST_ARTIFACTS=${STACK_TEST_ARTIFACTS:-tests/stack/artifacts}
-rm -rf "$STACK_TEST_ARTIFACTS" && mkdir -p "$STACK_TEST_ARTIFACTS"  # this run's logs, figures, screenshots
+mkdir -p "$STACK_TEST_ARTIFACTS"  # this run's logs, figures, screenshots: the last run's are replaced
+rm -f "$STACK_TEST_ARTIFACTS"/{compose.log,measurements.json} "$STACK_TEST_ARTIFACTS"/*.png
 compose() { $STACK_COMPOSE "$@"; }
 figures=()
 timed() {  # timed LABEL command...: runs it, records "LABEL: N s"
