@@ -35,7 +35,9 @@ def main() -> int:
         cur.execute(QUERY, (job_type, hostname, MAX_AGE_S))
         (alive,) = cur.fetchone()
     if not alive:
-        print(f"no running {job_type} on {hostname} with a heartbeat in the last {MAX_AGE_S} s", file=sys.stderr)
+        print(
+            f"no running {job_type} on {hostname} with a heartbeat in the last {MAX_AGE_S} s", file=sys.stderr
+        )
     return 0 if alive else 1
 
 

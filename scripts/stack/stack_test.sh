@@ -32,6 +32,10 @@ timed() {  # timed LABEL command...: runs it, records "LABEL: N s"
 
 total_start=$SECONDS
 timed "engine" scripts/stack/ensure_docker.sh
+if [[ ! -x ${STACK_TEST_CHROMIUM:-/usr/bin/chromium} ]]; then  # the browser test drives Debian's Chromium
+  echo "stack-test: installing chromium with apt" >&2
+  timed "chromium (apt)" bash -c 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null'
+fi
 timed "base images (docker/standins/build.sh)" docker/standins/build.sh
 timed "stack image (compose build)" compose build -q
 
