@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make stack-test`: the compose stack for real, end to end, and always torn down.
-#   1. a Docker engine (installed and started when missing: ensure_docker.sh);
+#   1. a Docker engine (installed and started when missing: ensure_docker.sh) and Debian's chromium;
 #   2. the base images (official when present or pullable, else offline stand-ins) and the stack image;
 #   3. `up -d` under its own project name and ports (never touches a stack started by `make stack-up`);
-#   4. waits until every service is ready (time to healthy), then `pytest -m stack tests/stack`;
+#   4. waits until every service is ready (time to healthy), then `pytest -m stack tests/stack` (REST
+#      API checks and the Playwright browser test; screenshots in $STACK_TEST_ARTIFACTS);
 #   5. ALWAYS `down -v --remove-orphans` (containers, networks, volumes of this project), also on failure
 #      or Ctrl-C; on failure the logs of the services that were not ready are printed first.
 # Figures (build times, time to healthy, run durations) are printed at the end.
