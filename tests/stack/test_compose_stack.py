@@ -1,9 +1,11 @@
 """The compose stack, checked without a Docker engine: the file parses, every Airflow service
-runs this repo's DAGs on the local backend, and every bind mount and build input exists."""
+runs this repo's DAGs on the local backend with one shared secret, every variable has a value, and
+every bind mount and build input exists and is in the build context. (`make stack-test` runs it.)"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,64 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 
 
+JOB_RUNNERS = {"airflow-scheduler", "sm-processing"}  # LocalExecutor runs tasks in the scheduler
+
+
 def test_services_present(compose: dict) -> None:
-    assert AIRFLOW_SERVICES | {"postgres"} <= set(compose["services"])
+    assert AIRFLOW_SERVICES | JOB_RUNNERS | {"postgres", "s3"} <= set(compose["services"])
+
+
+def _dotenv() -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in (ROOT / ".env").read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
+
+
+def test_every_variable_has_a_value() -> None:
+    """Each ${VAR} in the compose file is set in .env or has a default there (${VAR:-x})."""
+    text = (ROOT / "docker-compose.yaml").read_text()
+    env = _dotenv()
+    for name, default in re.findall(r"(?<!\$)\$\{(\w+)(:-[^}]*)?\}", text):
+        assert name in env or default, f"${{{name}}} has neither a value in .env nor a default"
+    for name in re.findall(r"\$\{(\w+):\?", text):
+        assert env.get(name), f"{name} must be set in .env"
+
+
+def test_one_secret_key_for_all_airflow_components(compose: dict) -> None:
+    services = compose["services"]
+    for key in ("AIRFLOW__API__SECRET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"):
+        values = {services[s]["environment"][key] for s in AIRFLOW_SERVICES | JOB_RUNNERS}
+        assert len(values) == 1 and "${" in next(iter(values)), f"{key} differs or is not from .env: {values}"
+
+
+def test_job_runners_get_namespaces(compose: dict) -> None:
+    for name in JOB_RUNNERS:
+        service = compose["services"][name]
+        assert service["privileged"] is True, f"{name}: unshare --mount-proc needs it (see the compose file)"
+        assert service["environment"]["SM_PROCESSING_SANDBOX"] == "namespace"
+
+
+def test_login_file_is_not_a_bind_mount(compose: dict) -> None:
+    """The simple auth manager opens its passwords file for append: a repo file mounted in breaks it."""
+    for name in AIRFLOW_SERVICES:
+        path = compose["services"][name]["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+        folder = str(Path(path).parent)
+        volumes = compose["services"][name]["volumes"]
+        assert not any(
+            v.split(":")[0].startswith("./") and v.split(":")[1] in (path, folder) for v in volumes
+        )
+
+
+def test_build_context_is_an_allowlist() -> None:
+    """.dockerignore keeps .venv & co. out of the context: everything is ignored but what is COPYed."""
+    lines = [ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines()]
+    assert "*" in lines
+    allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY"):
+            for src in line.split()[1:-1]:
+                if not src.startswith("--"):
+                    assert src.rstrip("/") in allowed, f"{src} is COPYed but excluded by .dockerignore"
 
 
 @pytest.mark.parametrize("service", sorted(AIRFLOW_SERVICES))
