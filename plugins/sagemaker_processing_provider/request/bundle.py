@@ -231,7 +231,7 @@ install_requirements() {
 
 _ZIP = """python3 - <<'PY'
 import os, zipfile
-with zipfile.ZipFile("@ZIP@", "w", zipfile.ZIP_DEFLATED) as archive:
+with zipfile.ZipFile("@ZIP@", "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as archive:
     for root, dirs, files in os.walk("."):
         dirs.sort()
         for name in sorted(files):
