@@ -59,8 +59,8 @@ class SageMakerProcessingBaseOperator(BaseOperator):
 
     Returns (XCom) ``{job_name, status, arn, backend, inputs, outputs, cache_hit, "Processing": <the
     whole DescribeProcessingJob answer, JSON-safe>}``: the last key as the Amazon provider's operator
-    pushes it. With ``cache_config`` (``operators/caching.py``) a hit returns the earlier job's result
-    with ``cache_hit: true``, ``cached_job`` and ``cache_key``.
+    pushes it. With ``cache_config`` (``operators/caching.py``): ``cache_key``; a hit returns the
+    earlier job's result with ``cache_hit: true`` and ``cached_job``.
     """
 
     job_params: ClassVar[type[ProcessorParams]] = ProcessorParams
@@ -318,8 +318,10 @@ class SageMakerProcessingBaseOperator(BaseOperator):
             raise ProcessingJobFailed(job_name, status, reason, description.get("ExitMessage"))
         self._description = description
         result = self._result(backend, description)
+        if self._cache_key:
+            result["cache_key"] = self._cache_key
         if self._cache_hit:
-            result.update(cached_job=job_name, cache_key=self._cache_key)
+            result["cached_job"] = job_name
             self.log.info("Step cache hit: the result of processing job %s is returned", job_name)
         elif self._cache_rule.enabled:
             caching.record_outputs(backend, description, self.log)
