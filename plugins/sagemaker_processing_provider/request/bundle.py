@@ -15,7 +15,8 @@ Differences from the SDK, on purpose: ``requirements`` may name any file (the SD
 out of the bundle (they change without the code changing). PySpark: the script ends in
 ``smspark-submit``; ``runproc.sh`` runs on every host (SageMaker runs the entrypoint on each
 instance), so the requirements are installed where every executor runs, and the unpacked folder is
-zipped into ``--py-files`` so executors import its modules too.
+zipped into ``--py-files`` so executors import its modules too; ``smspark-submit`` then starts from
+the working directory the job started in (the image's), not from the code folder.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ PY
 def runproc(plan: _Plan, bundle_name: str, command: list[str], *, spark: bool = False) -> str:
     """The text of ``runproc.sh`` (deterministic: same plan, same bytes)."""
     q = shlex.quote
-    lines = [_HEADER, f"cd {CODE_DIR}/", f"tar -xzf {q(bundle_name)}"]
+    lines = [_HEADER, 'start="$PWD"', f"cd {CODE_DIR}/", f"tar -xzf {q(bundle_name)}"]
     if plan.requirements:
         req = q(plan.requirements)
         lines.append(f"if [[ -f {req} ]]; then\n    install_requirements {req}")
@@ -255,6 +256,9 @@ def runproc(plan: _Plan, bundle_name: str, command: list[str], *, spark: bool = 
     argv = list(command)
     if spark:
         lines.append(_ZIP.replace("@ZIP@", SOURCE_ZIP).replace("@BUNDLE@", bundle_name).rstrip())
+        lines.append(
+            'cd "$start"  # Spark writes spark-warehouse/ and metastore_db/ in its working directory'
+        )
         argv = with_py_file(argv, SOURCE_ZIP)
     script = f"{CODE_DIR}/{plan.script}"
     lines.append(f'exec {" ".join(q(a) for a in [*argv, script])} "$@"')
