@@ -25,19 +25,16 @@ on ``PATH`` (use ``python3 -m <module>``). Remove ``<home>/pyenvs`` to reclaim t
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
 import sysconfig
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+# subprocess, shutil and tempfile are imported on a cache miss only: a hit is part of every such job's start.
 
 HOST_STATE = Path("/opt/ml/.sm-processing")
 PYTHONPATH_FILE = HOST_STATE / "pythonpath"
@@ -127,12 +124,16 @@ def environment_key(args: list[str]) -> str:
 
 
 def _uv() -> str:
+    """The ``uv`` binary: the ``uv`` package's, else the one next to this Python, else on ``PATH``."""
+    import shutil
+
     try:
         from uv import find_uv_bin
 
         return find_uv_bin()
     except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
+        beside = Path(sys.executable).with_name("uv")
+        found = str(beside) if beside.is_file() else shutil.which("uv")
         if found:
             return found
     raise InstallError(
@@ -141,6 +142,8 @@ def _uv() -> str:
 
 
 def _run_uv(args: list[str]) -> str:
+    import subprocess
+
     proc = subprocess.run([_uv(), "pip", "install", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -178,15 +181,15 @@ def _build(folder: Path, args: list[str]) -> list[str]:
     return wanted
 
 
-@contextlib.contextmanager
-def _locked(path: Path, key: str) -> Iterator[None]:
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"Waiting for another job installing the same requirements ({key})", flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def _lock(path: Path, key: str) -> int:
+    """An exclusive lock on ``path`` (held until the returned descriptor is closed)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"Waiting for another job installing the same requirements ({key})", flush=True)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def ensure(args: list[str], home: Path) -> tuple[Path, dict]:
@@ -196,20 +199,30 @@ def ensure(args: list[str], home: Path) -> tuple[Path, dict]:
     final = root / key
     if not final.is_dir():
         root.mkdir(parents=True, exist_ok=True)
-        with _locked(root / f".{key}.lock", key):
+        fd = _lock(root / f".{key}.lock", key)
+        try:
             if not final.is_dir():
-                started = time.monotonic()
-                tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
-                try:
-                    installed = _build(tmp, args)
-                    meta = {"key": key, "args": args, "installed": installed, "python": sys.version}
-                    meta["seconds"] = round(time.monotonic() - started, 2)
-                    (tmp / META).write_text(json.dumps(meta, indent=1))
-                    os.rename(tmp, final)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                return final, {**meta, "cached": False}
+                return final, _build_once(final, args, key)
+        finally:
+            os.close(fd)
     return final, {**json.loads((final / META).read_text()), "cached": True}
+
+
+def _build_once(final: Path, args: list[str], key: str) -> dict:
+    import shutil
+    import tempfile
+
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
+    try:
+        installed = _build(tmp, args)
+        meta = {"key": key, "args": args, "installed": installed, "python": sys.version}
+        meta["seconds"] = round(time.monotonic() - started, 2)
+        (tmp / META).write_text(json.dumps(meta, indent=1))
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {**meta, "cached": False}
 
 
 def record(folder: Path, state: Path = PYTHONPATH_FILE) -> None:
