@@ -9,6 +9,7 @@ it, so that a later hit can prove the outputs are still what the job wrote.
 
 ``expire_after`` is an ISO 8601 duration (``P30D``, ``PT12H``, ``P1Y2M``, ``P2W``; the leading ``P``
 may be left out, as Pipelines' own examples do: ``30d``, ``T16m``); without it a result never expires.
+``backends/cache.py`` is imported only when a task runs (DAG parsing stays light).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sagemaker_processing_provider.backends.cache import KEY_TAG, OUTPUTS_TAG, Uncacheable
 from sagemaker_processing_provider.errors import RequestError
 
 if TYPE_CHECKING:
@@ -88,6 +88,8 @@ def lookup(
     backend: ProcessingBackend, request: dict, stager: Stager, rule: CachePolicy, log: logging.Logger
 ) -> tuple[str | None, dict | None]:
     """``(key, earlier job's description)`` on a hit, ``(key, None)`` on a miss, ``(None, None)`` uncacheable."""
+    from sagemaker_processing_provider.backends.cache import Uncacheable
+
     try:
         key = backend.cache_key(request, stager)
     except Uncacheable as exc:
@@ -113,12 +115,16 @@ def lookup(
 
 def tag_request(request: dict, key: str) -> None:
     """Mark the new job with its cache key (the lookup of later runs finds it by this tag)."""
+    from sagemaker_processing_provider.backends.cache import KEY_TAG
+
     tags = [t for t in request.get("Tags", []) if t["Key"] != KEY_TAG]
     request["Tags"] = [*tags, {"Key": KEY_TAG, "Value": key}]
 
 
 def record_outputs(backend: ProcessingBackend, description: dict, log: logging.Logger) -> None:
     """After a Completed job: tag it with its outputs' fingerprint; a failure only costs later hits."""
+    from sagemaker_processing_provider.backends.cache import OUTPUTS_TAG
+
     name = description["ProcessingJobName"]
     try:
         backend.tag_job(name, {OUTPUTS_TAG: backend.outputs_fingerprint(description)})
