@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from sagemaker_processing_provider.errors import RequirementsError
 from sagemaker_processing_provider.local import pyenv, runtimes
 
 ENSURE = (
-    "import json, sys; from pathlib import Path; from sagemaker_processing_provider.local.pyenv import ensure\n"
-    "folder, meta = ensure(['-r', sys.argv[1]], Path(sys.argv[2]))\n"
-    "print(json.dumps({'folder': str(folder), 'cached': meta['cached']}))\n"
+    "import json, sys; from sagemaker_processing_provider.local.pyenv import ensure\n"
+    "folder, pins, cached = ensure(['-r', sys.argv[1]], sys.argv[2])\n"
+    "print(json.dumps({'folder': folder, 'pins': pins, 'cached': cached}))\n"
 )
 
 
@@ -39,7 +40,8 @@ def test_concurrent_first_installs_of_one_key_build_it_once(tmp_path: Path) -> N
     assert sorted(a["cached"] for a in answers) == [False, True, True]  # one built it, two waited and reused
     root = home / "pyenvs"
     assert [p.name for p in root.iterdir() if p.is_dir()] == [Path(answers[0]["folder"]).name]  # no .tmp-*
-    meta = json.loads((Path(answers[0]["folder"]) / pyenv.META).read_text())
+    assert {tuple(a["pins"]) for a in answers} == {("cowsay==6.1",)}
+    meta = json.loads((Path(answers[0]["folder"]) / "sm-pyenv.json").read_text())
     assert meta["installed"] == ["cowsay==6.1"]
 
 
@@ -59,17 +61,17 @@ def test_key_covers_the_files_content_and_nested_files(
 def test_pip_arguments_are_translated_or_refused() -> None:
     args = ["--no-cache-dir", "--progress-bar", "off", "-q", "-r", "r.txt", "--root-user-action=ignore", "x"]
     assert pyenv.uv_args(args) == ["-q", "-r", "r.txt", "x"]
-    with pytest.raises(pyenv.InstallError, match="--target"):
+    with pytest.raises(RequirementsError, match="--target"):
         pyenv.uv_args(["--target", "/somewhere", "x"])
-    with pytest.raises(pyenv.InstallError, match="nothing to install"):
+    with pytest.raises(RequirementsError, match="nothing to install"):
         pyenv.uv_args(["--no-cache-dir"])
 
 
 def test_record_puts_the_newest_overlay_first(tmp_path: Path) -> None:
     state = tmp_path / "state" / "pythonpath"
-    pyenv.record(Path("/a"), state)
-    pyenv.record(Path("/b"), state)
-    pyenv.record(Path("/a"), state)
+    pyenv.record("/a", str(state))
+    pyenv.record("/b", str(state))
+    pyenv.record("/a", str(state))
     assert state.read_text().strip() == os.pathsep.join(["/a", "/b"])
 
 

@@ -5,15 +5,14 @@ requirements.txt`` and pip changes the container's Python. Locally that Python i
 environment, shared by every job, so the runtime's shims (``local/runtimes.py``) send ``pip install``
 here instead (``python -m sagemaker_processing_provider.local.pyenv pip install ...``):
 
-1. **Key**: sha256 of this Python's version, the project environment's installed distributions, the
-   pip arguments and the content of the requirement files they name (``-r``/``-c``, nested too).
+1. **Key**: sha256 of this Python's version and environment (its installed distributions), the pip
+   arguments and the content of the requirement files they name (``-r``/``-c``, nested too).
 2. **Cache hit**: ``<home>/pyenvs/<key>`` exists (it appears complete, by an atomic rename): nothing
-   to install; a second job with the same requirements pays one small Python start.
+   to install. This path runs at the start of every such job, so it imports only ``os``, ``sys``,
+   ``hashlib`` and ``fcntl`` (``json``/``pathlib`` pull in ``re``: ~3x this module's own cost).
 3. **Miss**: under a per-key file lock (two jobs installing the same key wait for each other, and the
-   second finds the first's result), ``uv``'s dry run against the project's environment says what pip
-   would change there (missing packages, other versions); only those are installed into a temporary
-   ``--target`` folder (``--excludes`` the rest, so scikit-learn/pandas are not reinstalled), which is
-   then renamed into place.
+   second finds the first's result), ``local/pyenv_build.py`` installs what the project's environment
+   lacks into a temporary folder with uv, which is then renamed into place.
 4. The folder is recorded first in ``/opt/ml/.sm-processing/pythonpath`` (per host: each host has its
    own ``/opt/ml``); the shims put it first on ``PYTHONPATH`` of every later Python of that host
    (the script, ``smspark-submit``, Spark's Python workers), so it wins over the project's versions.
@@ -27,19 +26,15 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import sys
-import sysconfig
-import time
-from pathlib import Path
 
-# subprocess, shutil and tempfile are imported on a cache miss only: a hit is part of every such job's start.
+from sagemaker_processing_provider.errors import RequirementsError as InstallError
 
-HOST_STATE = Path("/opt/ml/.sm-processing")
-PYTHONPATH_FILE = HOST_STATE / "pythonpath"
+HOST_STATE = "/opt/ml/.sm-processing"
+PYTHONPATH_FILE = f"{HOST_STATE}/pythonpath"
 KEY_LENGTH = 24
-META = "sm-pyenv.json"
+INSTALLED = "sm-pyenv-installed.txt"  # one pin a line: what the environment adds to the project's
 # pip options that mean nothing to uv (or to an environment the runtime chooses): dropped.
 _DROPPED = {
     "--no-cache-dir", "--disable-pip-version-check", "--no-warn-script-location", "--user", "--no-input",
@@ -48,10 +43,6 @@ _DROPPED = {
 _DROPPED_WITH_VALUE = {"--root-user-action", "--progress-bar", "--cache-dir", "--timeout", "--retries"}
 _REFUSED = {"--target", "-t", "--prefix", "--root", "--editable", "-e"}
 _FILE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
-
-
-class InstallError(Exception):
-    """pip arguments the runtime cannot honour, or uv failing; the message is one line for the job."""
 
 
 def uv_args(pip_args: list[str]) -> list[str]:
@@ -72,7 +63,7 @@ def uv_args(pip_args: list[str]) -> list[str]:
     return out
 
 
-def _files(args: list[str]) -> list[Path]:
+def _files(args: list[str]) -> list[str]:
     """The requirement/constraint files the arguments name (``-r f``, ``-rf``, ``--requirement=f``)."""
     found, i = [], 0
     while i < len(args):
@@ -86,102 +77,46 @@ def _files(args: list[str]) -> list[Path]:
         else:
             value = ""
         if value:
-            found.append(Path(value))
+            found.append(value)
         i += 1
     return found
 
 
-def _file_digests(files: list[Path], seen: set[Path] | None = None) -> list[tuple[str, str]]:
+def _file_digests(files: list[str], seen: set[str] | None = None) -> list[str]:
     """Each named file's sha256, and of the files it includes with ``-r``/``-c`` (relative to it)."""
     seen = set() if seen is None else seen
     digests = []
     for path in files:
-        resolved = path.resolve()
+        resolved = os.path.realpath(path)
         if resolved in seen:
             continue
         seen.add(resolved)
         try:
-            data = resolved.read_bytes()
+            with open(resolved, "rb") as fh:
+                data = fh.read()
         except OSError as exc:
             raise InstallError(f"cannot read {path}: {exc.strerror}") from exc
-        digests.append((str(path), hashlib.sha256(data).hexdigest()))
+        digests.append(f"{path}\0{hashlib.sha256(data).hexdigest()}")
         lines = data.decode(errors="replace").splitlines()
         nested = [arg for line in lines for arg in line.split("#", 1)[0].split()]
-        digests += _file_digests([resolved.parent / p for p in _files(nested)], seen)
+        folder = os.path.dirname(resolved)
+        digests += _file_digests([os.path.join(folder, p) for p in _files(nested)], seen)
     return digests
 
 
 def base_environment() -> list[str]:
-    """What the overlay is layered on: this Python and the distributions installed in its environment."""
-    dirs = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    """What the overlay is layered on: this Python and the distributions its ``site-packages`` hold."""
+    dirs = sorted({p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")})
     names = sorted(n for d in dirs if os.path.isdir(d) for n in os.listdir(d) if n.endswith(".dist-info"))
-    return [sys.version, sys.prefix, *names]
+    return [sys.version, sys.prefix, *dirs, *names]
 
 
 def environment_key(args: list[str]) -> str:
-    material = {"base": base_environment(), "args": args, "files": _file_digests(_files(args))}
-    return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:KEY_LENGTH]
+    material = [*base_environment(), "\0".join(args), *_file_digests(_files(args))]
+    return hashlib.sha256("\n".join(material).encode()).hexdigest()[:KEY_LENGTH]
 
 
-def _uv() -> str:
-    """The ``uv`` binary: the ``uv`` package's, else the one next to this Python, else on ``PATH``."""
-    import shutil
-
-    try:
-        from uv import find_uv_bin
-
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        beside = Path(sys.executable).with_name("uv")
-        found = str(beside) if beside.is_file() else shutil.which("uv")
-        if found:
-            return found
-    raise InstallError(
-        "the local runtime installs requirements with uv, which is not installed (pip install uv)"
-    )
-
-
-def _run_uv(args: list[str]) -> str:
-    import subprocess
-
-    proc = subprocess.run([_uv(), "pip", "install", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise InstallError(_uv_message(proc.stderr) or f"uv exited with {proc.returncode}")
-    return proc.stdout
-
-
-def _uv_message(stderr: str) -> str:
-    """uv's error (``error: No solution found ...`` + ``cause: Because ...``) as one line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    start = next((i for i, line in enumerate(lines) if line.startswith(("×", "error:"))), len(lines) - 3)
-    parts = [line.lstrip("×╰─▶│├ ").removeprefix("error:").removeprefix("cause:") for line in lines[start:]]
-    return ": ".join(part.strip() for part in parts if part.strip())
-
-
-def _changes(args: list[str]) -> list[str]:
-    """``name==version`` pip would install into the project's environment (dry run, nothing changes)."""
-    out = _run_uv(["--dry-run", "--output-format", "json", "--python", sys.executable, *args])
-    changes = json.loads(out).get("changes", [])
-    return [f"{c['name']}=={c['version']}" for c in changes if c.get("action") == "installed"]
-
-
-def _build(folder: Path, args: list[str]) -> list[str]:
-    """Install into ``folder`` what the project's environment lacks; return it."""
-    wanted = _changes(args)
-    if wanted:
-        names = {w.split("==")[0].lower().replace("_", "-") for w in wanted}
-        from importlib.metadata import distributions
-
-        keep = sorted({d.metadata["Name"] for d in distributions() if d.metadata["Name"]})
-        excludes = folder / ".excludes.txt"
-        excludes.write_text("\n".join(n for n in keep if n.lower().replace("_", "-") not in names))
-        _run_uv(["--python", sys.executable, "--target", str(folder), "--excludes", str(excludes), *args])
-        excludes.unlink()
-    return wanted
-
-
-def _lock(path: Path, key: str) -> int:
+def _lock(path: str, key: str) -> int:
     """An exclusive lock on ``path`` (held until the returned descriptor is closed)."""
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
@@ -192,62 +127,54 @@ def _lock(path: Path, key: str) -> int:
     return fd
 
 
-def ensure(args: list[str], home: Path) -> tuple[Path, dict]:
-    """The overlay for these arguments: found, or built once (lock + temp folder + atomic rename)."""
+def ensure(args: list[str], home: str | os.PathLike) -> tuple[str, list[str], bool]:
+    """``(folder, pins it adds, cached?)`` for these arguments: found, or built once under a lock."""
     key = environment_key(args)
-    root = home / "pyenvs"
-    final = root / key
-    if not final.is_dir():
-        root.mkdir(parents=True, exist_ok=True)
-        fd = _lock(root / f".{key}.lock", key)
+    root = os.path.join(os.fspath(home), "pyenvs")
+    final = os.path.join(root, key)
+    cached = True
+    if not os.path.isdir(final):
+        os.makedirs(root, exist_ok=True)
+        fd = _lock(os.path.join(root, f".{key}.lock"), key)
         try:
-            if not final.is_dir():
-                return final, _build_once(final, args, key)
+            if not os.path.isdir(final):
+                from sagemaker_processing_provider.local.pyenv_build import build_once
+
+                build_once(final, args, key, INSTALLED)
+                cached = False
         finally:
             os.close(fd)
-    return final, {**json.loads((final / META).read_text()), "cached": True}
+    with open(os.path.join(final, INSTALLED)) as fh:
+        return final, fh.read().split(), cached
 
 
-def _build_once(final: Path, args: list[str], key: str) -> dict:
-    import shutil
-    import tempfile
-
-    started = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=final.parent))
-    try:
-        installed = _build(tmp, args)
-        meta = {"key": key, "args": args, "installed": installed, "python": sys.version}
-        meta["seconds"] = round(time.monotonic() - started, 2)
-        (tmp / META).write_text(json.dumps(meta, indent=1))
-        os.rename(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {**meta, "cached": False}
-
-
-def record(folder: Path, state: Path = PYTHONPATH_FILE) -> None:
+def record(folder: str, state: str = PYTHONPATH_FILE) -> None:
     """Put ``folder`` first in this host's overlay list (read by the shims)."""
-    state.parent.mkdir(parents=True, exist_ok=True)
-    current = state.read_text().strip() if state.exists() else ""
-    entries = [str(folder), *(p for p in current.split(os.pathsep) if p and p != str(folder))]
-    tmp = state.with_name(f".{state.name}.{os.getpid()}")
-    tmp.write_text(os.pathsep.join(entries) + "\n")
+    os.makedirs(os.path.dirname(state), exist_ok=True)
+    current = ""
+    if os.path.exists(state):
+        with open(state) as fh:
+            current = fh.read().strip()
+    entries = [folder, *(p for p in current.split(os.pathsep) if p and p != folder)]
+    tmp = f"{state}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(os.pathsep.join(entries) + "\n")
     os.replace(tmp, state)
 
 
 def install(pip_args: list[str]) -> int:
-    home = Path(os.environ.get("SM_PROCESSING_HOME") or "~/.sm-processing").expanduser()
+    home = os.path.expanduser(os.environ.get("SM_PROCESSING_HOME") or "~/.sm-processing")
     try:
-        folder, meta = ensure(uv_args(pip_args), home)
+        folder, pins, cached = ensure(uv_args(pip_args), home)
         record(folder)
     except InstallError as exc:
         print(f"ERROR: {exc}", file=sys.stderr, flush=True)
         return 1
-    packages = ", ".join(meta["installed"]) or "none: the project's environment has them all"
-    if meta["cached"]:
-        print(f"Requirements: cached environment {meta['key']} reused (packages: {packages})", flush=True)
+    packages = ", ".join(pins) or "none: the project's environment has them all"
+    if cached:
+        print(f"Requirements: cached environment {os.path.basename(folder)} reused (packages: {packages})")
     else:
-        print(f"Requirements: installed {packages} in {meta['seconds']} s into {folder}", flush=True)
+        print(f"Requirements: installed {packages} into {folder}")
     return 0
 
 
