@@ -52,7 +52,7 @@ jar: venv
 	scala_jobs/build.sh $(PY)
 
 bench: venv
-	@for b in benchmarks/backend_overhead.py benchmarks/dag_parse_time.py benchmarks/sklearn_feature_engineering.py benchmarks/spark_backend_overhead.py benchmarks/spark_feature_engineering.py; do \
+	@for b in benchmarks/backend_overhead.py benchmarks/dag_parse_time.py benchmarks/sklearn_feature_engineering.py benchmarks/spark_backend_overhead.py benchmarks/spark_feature_engineering.py benchmarks/requirements_startup.py; do \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
