@@ -116,3 +116,21 @@ def test_bad_cache_config_fails_before_any_job(job_home, job_files, config, fiel
         _run(job_files, "run-1", cache_config=config)
     assert info.value.field == field
     assert job_names(job_home) == []
+
+
+def test_a_failing_lookup_costs_a_run_not_the_task(job_home, job_files, monkeypatch, capsys) -> None:
+    """An injected ThrottlingException on ListTags: the job runs (and is tagged for later lookups)."""
+    from botocore.exceptions import ClientError
+
+    first = _run(job_files, "run-1")
+
+    def throttled(self, **kwargs):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListTags")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalProcessingBackend, "list_tags", throttled)
+        capsys.readouterr()
+        second = _run(job_files, "run-2")
+    assert second["cache_hit"] is False and second["job_name"] != first["job_name"]
+    assert "Step cache lookup failed (ClientError" in capsys.readouterr().out
+    assert _run(job_files, "run-3")["cached_job"] == second["job_name"]

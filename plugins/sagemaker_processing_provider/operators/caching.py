@@ -97,7 +97,11 @@ def lookup(
         return None, None
     not_before = rule.not_before()
     window = f"since {not_before:%Y-%m-%d %H:%M:%S} UTC" if not_before else "without expiry"
-    found = backend.find_cached(key, not_before, name_prefix(request["ProcessingJobName"]))
+    try:
+        found = backend.find_cached(key, not_before, name_prefix(request["ProcessingJobName"]))
+    except Exception as exc:  # caching saves work; a lookup that fails (throttled, no ListTags) costs a run
+        log.warning("Step cache lookup failed (%s: %s); running the job", type(exc).__name__, exc)
+        return key, None
     if found is None:
         log.info("Step cache MISS (key %s): no reusable Completed job %s; running the job", key, window)
         return key, None
