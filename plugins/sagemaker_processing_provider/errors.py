@@ -40,6 +40,10 @@ class ProcessingJobFailed(ProcessingError):
         self.job_name, self.status, self.reason, self.exit_message = job_name, status, reason, exit_message
 
 
+class RequirementsError(ProcessingError):
+    """A job's ``pip install`` the local runtime cannot honour, or the installer failing (one line)."""
+
+
 class StagingError(ProcessingError):
     """An input could not be staged or an output could not be published.
 

@@ -18,7 +18,8 @@ HERE = Path(__file__).parent
 
 
 def test_killed_worker_then_retry_reattaches_to_the_one_job(job_home: Path, job_files: dict, capfd) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")]  # + tests/ (task_context)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     args = [str(job_files[k]) for k in ("script", "data", "out", "release")]
     worker = subprocess.Popen(
         [sys.executable, str(HERE / "airflow_operators_worker.py"), *args, "1"], env=env

@@ -17,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 DAG_IDS = ("abalone_sklearn_pipeline", "abalone_pyspark_pipeline", "abalone_scala_pipeline")
+EXAMPLE_DAG_IDS = ("example_requirements",)  # tested in test_dag_example_requirements.py
 HEAVY = ("sagemaker", "boto3", "sklearn", "pandas", "pyspark", "pyarrow", "numpy", "scipy")
 
 PROBE = r"""
@@ -82,12 +83,12 @@ def bag(tmp_path_factory) -> dict:
 
 def test_no_import_errors_and_the_three_dags(bag):
     assert bag["import_errors"] == {}
-    assert sorted(bag["dags"]) == sorted(DAG_IDS)
+    assert sorted(bag["dags"]) == sorted(DAG_IDS + EXAMPLE_DAG_IDS)
 
 
 def test_shared_module_is_not_parsed_as_dag_file(bag):
     files = {Path(d["fileloc"]).name for d in bag["dags"].values()}
-    assert files == {f"{dag_id}.py" for dag_id in DAG_IDS}
+    assert files == {f"{dag_id}.py" for dag_id in DAG_IDS + EXAMPLE_DAG_IDS}
 
 
 def test_parsing_imports_no_heavy_library(bag):

@@ -46,6 +46,15 @@ class AwsBackend(ClientBackend):
         return self.sagemaker_hook.conn
 
     @cached_property
+    def _s3(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(**self.hook_kwargs).conn
+
+    def s3_client(self) -> Any:
+        return self._s3
+
+    @cached_property
     def region(self) -> str:
         return self.sagemaker_hook.conn_region_name
 

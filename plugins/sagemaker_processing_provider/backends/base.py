@@ -12,6 +12,7 @@ each backend adds what differs: staging, logs, links, role names, defaults.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sagemaker_processing_provider.request.stager import Stager
@@ -104,6 +105,20 @@ class ProcessingBackend(Protocol):
     def default_output_prefix(self, stager: Stager) -> str:
         """Where outputs without a destination go (``<prefix>/<job>/output/<name>``, as the SDK)."""
 
+    # -- step caching (backends/cache.py) --
+
+    def cache_key(self, request: dict, stager: Stager) -> str:
+        """The request's cache key (content of its inputs included); ``Uncacheable`` if it has none."""
+
+    def find_cached(self, key: str, not_before: datetime | None, name_prefix: str) -> dict | None:
+        """The newest Completed job tagged with ``key``, ended after ``not_before``, outputs unchanged."""
+
+    def outputs_fingerprint(self, description: dict) -> str:
+        """What the job's output destinations hold now (to recognise them unchanged later)."""
+
+    def tag_job(self, job_name: str, tags: dict[str, str]) -> None:
+        """Add (or overwrite) tags on a job (``AddTags``)."""
+
 
 class ClientBackend:
     """The part both backends share: a client with boto3's SageMaker method names and shapes."""
@@ -114,8 +129,31 @@ class ClientBackend:
     def client(self) -> Any:
         raise NotImplementedError
 
+    def s3_client(self) -> Any:
+        """The S3 client for input and output fingerprints (created on first use)."""
+        raise NotImplementedError
+
     def create(self, request: dict) -> None:
         self.client.create_processing_job(**request)
+
+    def cache_key(self, request: dict, stager: Stager) -> str:
+        from sagemaker_processing_provider.backends import cache
+
+        return cache.request_key(request, stager.addressed, self.s3_client)
+
+    def find_cached(self, key: str, not_before: datetime | None, name_prefix: str) -> dict | None:
+        from sagemaker_processing_provider.backends import cache
+
+        return cache.find_cached(self.client, self.s3_client, key, not_before, name_prefix)
+
+    def outputs_fingerprint(self, description: dict) -> str:
+        from sagemaker_processing_provider.backends import cache
+
+        return cache.outputs_fingerprint(description, self.s3_client)
+
+    def tag_job(self, job_name: str, tags: dict[str, str]) -> None:
+        arn = self.client.describe_processing_job(ProcessingJobName=job_name)["ProcessingJobArn"]
+        self.client.add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     def describe(self, job_name: str) -> dict | None:
         try:

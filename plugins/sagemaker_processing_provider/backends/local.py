@@ -45,6 +45,16 @@ class LocalBackend(ClientBackend):
         )
         return engine
 
+    @cached_property
+    def _s3(self) -> Any:
+        from sagemaker_processing_provider.local.transfer import lazy_s3_client
+
+        return lazy_s3_client()
+
+    def s3_client(self) -> Any:
+        """boto3's default chain, as the local engine's staging (``AWS_ENDPOINT_URL`` works)."""
+        return self._s3()
+
     @property
     def home(self) -> Path:
         return self.client.home

@@ -73,6 +73,7 @@ class LocalStager:
     def __init__(self, home: str | Path) -> None:
         self.root = Path(home).expanduser().resolve() / "staging"
         self._planned: dict[str, tuple[str, Callable[[Path], None]]] = {}
+        self.addressed: set[str] = set()
 
     def stage_file(self, path: str | Path) -> str:
         return _existing(path, "file").as_uri()
@@ -97,7 +98,9 @@ class LocalStager:
 
     def _plan(self, key: str, entry: str, fill: Callable[[Path], None]) -> str:
         self._planned[key] = (entry, fill)
-        return (self.root / key / entry).as_uri()
+        uri = (self.root / key / entry).as_uri()
+        self.addressed.add(uri)
+        return uri
 
     def upload(self) -> None:
         """Write each planned entry in a temp folder and rename it into place: never half-written."""
@@ -134,6 +137,7 @@ class S3Stager:
         self.uploaded = 0
         self.skipped = 0
         self._planned: dict[str, tuple[str, Path | bytes]] = {}
+        self.addressed: set[str] = set()
 
     def stage_file(self, path: str | Path) -> str:
         p = _existing(path, "file")
@@ -148,7 +152,7 @@ class S3Stager:
         base = self._key(_digest("dir", p.name, [(rel, sha) for rel, _, sha in files]), p.name)
         for rel, f, sha in files:
             self._plan(f"{base}/{rel}", sha, f)
-        return self._uri(base)
+        return self._addressed(base)
 
     def stage_bytes(self, data: bytes, filename: str) -> str:
         sha = hashlib.sha256(data).hexdigest()
@@ -159,7 +163,7 @@ class S3Stager:
         base = self._key(_digest("channel", channel, [(n, sha) for n, _, sha in members]), channel)
         for name, p, sha in members:
             self._plan(f"{base}/{name}", sha, p)
-        return self._uri(base)
+        return self._addressed(base)
 
     def upload(self) -> None:
         """Put every planned object that is not already there with the same sha256."""
@@ -169,7 +173,12 @@ class S3Stager:
 
     def _plan(self, key: str, sha: str, source: Path | bytes) -> str:
         self._planned[key] = (sha, source)
-        return self._uri(key)
+        return self._addressed(key)
+
+    def _addressed(self, key: str) -> str:
+        uri = self._uri(key)
+        self.addressed.add(uri)
+        return uri
 
     def _key(self, digest: str, name: str) -> str:
         return "/".join(part for part in (self.prefix, digest, name) if part)

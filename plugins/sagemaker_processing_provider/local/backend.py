@@ -32,6 +32,7 @@ from sagemaker_processing_provider.local.store import (
     JobStore,
     now_iso,
     pid_record,
+    read_json,
     record_alive,
     write_json_atomic,
 )
@@ -235,6 +236,34 @@ class LocalProcessingBackend:
             end = len(data)  # the job will write no more: hand out a last partial line too
         lines = data[:end].decode("utf-8", errors="replace").splitlines()
         return {"events": lines, "nextOffset": StartFromOffset + end}
+
+    # -- tags -----------------------------------------------------------------------------------
+    def add_tags(self, ResourceArn: str, Tags: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        """Add or overwrite tags of a job (kept in ``tags.json``; the request keeps its own ``Tags``)."""
+        name = self._name_of(ResourceArn, "AddTags")
+        with self.store.update(name, "AddTags"):  # the job's lock, for this read-modify-write
+            tags = self._tags(name)
+            tags.update({t["Key"]: t["Value"] for t in Tags})
+            write_json_atomic(self.store.job_dir(name) / "tags.json", tags)
+        return {"Tags": Tags, **_meta()}
+
+    def list_tags(self, ResourceArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        tags = self._tags(self._name_of(ResourceArn, "ListTags"))
+        return {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()], **_meta()}
+
+    def _tags(self, name: str) -> dict[str, str]:
+        path = self.store.job_dir(name) / "tags.json"
+        if path.is_file():
+            return dict(read_json(path))
+        return {t["Key"]: t["Value"] for t in self.store.read_request(name).get("Tags", [])}
+
+    def _name_of(self, arn: str, operation: str) -> str:
+        """The job of a processing-job ARN (ARNs carry the name in lower case)."""
+        name = arn.rsplit("processing-job/", 1)[-1]
+        if not self.store.exists(name):
+            name = next((n for n in self.store.names() if n.lower() == name), name)
+        self.store.read_state(name, operation)  # JobNotFound for an unknown job
+        return name
 
     def job_folder(self, name: str) -> Path:
         """Where the job's files live (for links and humans)."""

@@ -5,6 +5,11 @@ SageMaker runs ``ContainerEntrypoint`` inside the image; locally the same entryp
 ``PATH``. Shims are small shell scripts, not symlinks: a symlink to a venv's python does not find the
 venv (``pyvenv.cfg`` is looked up next to the link), while ``exec /venv/bin/python`` does.
 
+``pip install`` (``python3 -m pip install``, ``pip``, ``pip3``) must not change the project's
+environment, which every job shares: the shims send it to ``local/pyenv.py``, which installs into a
+cached overlay and records it for the host; every shim puts the host's overlays first on
+``PYTHONPATH`` (read from ``/opt/ml/.sm-processing/pythonpath``: ``/opt/ml`` is the host's own).
+
 Extend the table with ``SM_PROCESSING_IMAGE_MAP``, a JSON object ``{"<regex on the repository name>":
 "<runtime>"}``, e.g. ``{"my-team/sklearn-.*": "sklearn"}``; its entries are tried before the built-ins.
 """
@@ -18,7 +23,11 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from sagemaker_processing_provider.local.pyenv import PYTHONPATH_FILE
+
 IMAGE_MAP_ENV = "SM_PROCESSING_IMAGE_MAP"
+PYTHON = ""  # a shim that is the interpreter itself
+PIP = "-m sagemaker_processing_provider.local.pyenv pip"
 
 
 class Runtime(NamedTuple):
@@ -29,15 +38,12 @@ class Runtime(NamedTuple):
     default_entrypoint: tuple[str, ...] = ()
 
 
+PYTHON_SHIMS = {"python3": PYTHON, "python": PYTHON, "pip": PIP, "pip3": PIP}
 RUNTIMES: dict[str, Runtime] = {
-    "sklearn": Runtime("sklearn", {"python3": "", "python": ""}),
+    "sklearn": Runtime("sklearn", PYTHON_SHIMS),
     "spark": Runtime(
         "spark",
-        {
-            "python3": "",
-            "python": "",
-            "smspark-submit": "-m sagemaker_processing_provider.local.smspark_submit",
-        },
+        {**PYTHON_SHIMS, "smspark-submit": "-m sagemaker_processing_provider.local.smspark_submit"},
         default_entrypoint=("smspark-submit",),
     ),
 }
@@ -100,9 +106,26 @@ def resolve(image_uri: str) -> Runtime:
     )
 
 
+# The host's requirement overlays (local/pyenv.py) go first on PYTHONPATH, once.
+_OVERLAYS = f"""if [ -r {PYTHONPATH_FILE} ]; then
+  read -r overlays < {PYTHONPATH_FILE}
+  case ":${{PYTHONPATH:-}}:" in
+    *":$overlays:"*) ;;
+    *) PYTHONPATH="$overlays${{PYTHONPATH:+:$PYTHONPATH}}"; export PYTHONPATH ;;
+  esac
+fi
+"""
+
+
 def _shim_text(python: str, args: str) -> str:
+    lines = ["#!/bin/sh", _OVERLAYS.rstrip()]
+    if args == PYTHON:  # `python3 -m pip ...` is pip too
+        lines.append(
+            f'if [ "${{1:-}}" = -m ] && [ "${{2:-}}" = pip ]; then shift 2; exec "{python}" {PIP} "$@"; fi'
+        )
     tail = f" {args}" if args else ""
-    return f'#!/bin/sh\nexec "{python}"{tail} "$@"\n'
+    lines.append(f'exec "{python}"{tail} "$@"')
+    return "\n".join(lines) + "\n"
 
 
 def shim_dir(runtime: Runtime, home: Path, python: str | None = None) -> Path:

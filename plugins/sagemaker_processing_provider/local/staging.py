@@ -43,6 +43,7 @@ class _Item:
     rel: str
     src: Location
     size: int | None = None  # known from an S3 listing
+    etag: str | None = None  # known from an S3 listing
 
 
 def stage_inputs(inputs: list[dict], host_ml: Path, host_index: int, host_count: int) -> None:
@@ -65,15 +66,7 @@ def _stage_one(entry: dict, host_ml: Path, host_index: int, host_count: int, s3:
     uri = spec.get("S3Uri", "")
     _check_modes(spec, channel, uri)
     dest = ml_subpath(host_ml, spec.get("LocalPath", ""), channel)
-    src = parse_uri(uri, channel)
-    if spec.get("S3DataType", "S3Prefix") == "ManifestFile":
-        items = _manifest_items(src, channel, uri, s3)
-    else:
-        items = (
-            _s3_prefix_items(src, channel, uri, s3)
-            if isinstance(src, S3Loc)
-            else _local_items(src, channel, uri)
-        )
+    items = source_items(spec, channel, s3)
     if not items:
         raise StagingError(
             channel,
@@ -98,6 +91,17 @@ def _stage_one(entry: dict, host_ml: Path, host_index: int, host_count: int, s3:
         fmt_bytes(sum(sizes)),
         shard,
     )
+
+
+def source_items(spec: dict, channel: str, s3: Callable[[], Any]) -> list[_Item]:
+    """The files an ``S3Input`` names (all hosts' shards): a prefix's objects, a manifest's, local files."""
+    uri = spec.get("S3Uri", "")
+    src = parse_uri(uri, channel)
+    if spec.get("S3DataType", "S3Prefix") == "ManifestFile":
+        return _manifest_items(src, channel, uri, s3)
+    if isinstance(src, S3Loc):
+        return _s3_prefix_items(src, channel, uri, s3)
+    return _local_items(src, channel, uri)
 
 
 # Pipe mode and Gzip (Pipe-only on SageMaker) would need named pipes fed while the script runs.
@@ -143,7 +147,7 @@ def _s3_prefix_items(loc: S3Loc, channel: str, uri: str, s3: Callable[[], Any]) 
                 key = obj["Key"]
                 if not key.endswith("/"):  # zero-byte "folder" markers are not files
                     rel = safe_rel(_rel_for_prefix(loc.key, key), channel, uri)
-                    items.append(_Item(key, rel, S3Loc(loc.bucket, key), obj.get("Size")))
+                    items.append(_Item(key, rel, S3Loc(loc.bucket, key), obj.get("Size"), obj.get("ETag")))
     except StagingError:
         raise
     except Exception as exc:

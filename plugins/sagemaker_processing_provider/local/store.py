@@ -7,6 +7,7 @@ Layout under ``SM_PROCESSING_HOME`` (default ``~/.sm-processing``)::
     jobs/<name>/state.lock      fcntl lock for read-modify-write of state.json
     jobs/<name>/output.log      the combined log of all hosts
     jobs/<name>/runner.pid      {"pid", "start_time"} of the detached runner
+    jobs/<name>/tags.json       the job's tags once AddTags changed them (else the request's Tags)
     jobs/<name>/hosts/algo-N/   {ml, work, pid}: the host's /opt/ml, its cwd, its process group
 
 Writes are atomic (temp file + ``os.replace``); a job folder appears complete or not at all (built

@@ -27,7 +27,7 @@ from sagemaker_processing_provider.backends import watch
 from sagemaker_processing_provider.backends.base import FAILED, TERMINAL
 from sagemaker_processing_provider.errors import ProcessingError, ProcessingJobFailed
 from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
-from sagemaker_processing_provider.operators import attach, signature
+from sagemaker_processing_provider.operators import attach, caching, signature
 from sagemaker_processing_provider.operators.lineage import job_channels, lineage_facets
 from sagemaker_processing_provider.request.params import ProcessorParams, templated
 
@@ -58,8 +58,10 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         running again (default: a cleared or retried task runs a new job).
     :param print_log: copy the job's log lines into the task log.
 
-    Returns (XCom) ``{job_name, status, arn, backend, inputs, outputs, "Processing": <the whole
-    DescribeProcessingJob answer, JSON-safe>}``: the last key as the Amazon provider's operator pushes it.
+    Returns (XCom) ``{job_name, status, arn, backend, inputs, outputs, cache_hit, "Processing": <the
+    whole DescribeProcessingJob answer, JSON-safe>}``: the last key as the Amazon provider's operator
+    pushes it. With ``cache_config`` (``operators/caching.py``): ``cache_key``; a hit returns the
+    earlier job's result with ``cache_hit: true`` and ``cached_job``.
     """
 
     job_params: ClassVar[type[ProcessorParams]] = ProcessorParams
@@ -112,6 +114,8 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         self._job_name: str | None = None
         self._description: dict | None = None
         self._started = 0.0
+        self._cache_key: str | None = None
+        self._cache_hit = False
 
     # -- what subclasses provide ----------------------------------------------------------------------
 
@@ -138,6 +142,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._started = time.time()
+        self._cache_rule  # noqa: B018 - a bad cache_config fails here, before anything runs
         self._check_local_files()
         backend = self.hook.backend
         job_name, description = self._attach_or_create(backend, context)
@@ -165,7 +170,17 @@ class SageMakerProcessingBaseOperator(BaseOperator):
             self._job_name = found[0]
             return found
         job_name = names(try_number)
-        request = self._request(backend, job_name)
+        request, stager = self._request(backend, job_name)
+        backend.validate(request)  # a request the service would refuse is neither looked up nor uploaded
+        rule = self._cache_rule
+        if rule.enabled:
+            self._cache_key, hit = caching.lookup(backend, request, stager, rule, self.log)
+            if hit is not None:
+                self._cache_hit = True
+                return hit["ProcessingJobName"], hit
+            if self._cache_key:
+                caching.tag_request(request, self._cache_key)  # our own tag: valid by construction
+        stager.upload()
         self._job_name = job_name  # from here on, on_kill can stop it
         self.log.info(
             "Creating processing job %s (image %s)", job_name, request["AppSpecification"]["ImageUri"]
@@ -173,18 +188,20 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         backend.create(request)
         return job_name, watch.describe(backend, job_name, self.log) or {"ProcessingJobStatus": "InProgress"}
 
-    def _request(self, backend: ProcessingBackend, job_name: str) -> dict:
-        """Build, validate, then upload: nothing is uploaded for a request the service would refuse."""
+    @cached_property
+    def _cache_rule(self) -> caching.CachePolicy:
+        return caching.policy(self.cache_config)  # type: ignore[attr-defined]
+
+    def _request(self, backend: ProcessingBackend, job_name: str) -> tuple[dict, Any]:
+        """Build (the stager only plans): the caller validates, then uploads, so nothing is uploaded
+        for a request the service would refuse, or that a cache hit makes unnecessary."""
         from sagemaker_processing_provider.request.stager import BuildTarget
 
         params = signature.values(self, self.job_params)
         params = dataclasses.replace(params, role=backend.resolve_role(params.role))
         stager = backend.stager(params.code_location, params.output_kms_key)
         target = BuildTarget(job_name, backend.region, stager, backend.default_output_prefix(stager))
-        request = self.build_request(params, target)
-        backend.validate(request)
-        stager.upload()
-        return request
+        return self.build_request(params, target), stager
 
     def _check_local_files(self) -> None:
         """Fail before any job starts when a local code/dependency file named by a parameter is missing."""
@@ -311,6 +328,13 @@ class SageMakerProcessingBaseOperator(BaseOperator):
             raise ProcessingJobFailed(job_name, status, reason, description.get("ExitMessage"))
         self._description = description
         result = self._result(backend, description)
+        if self._cache_key:
+            result["cache_key"] = self._cache_key
+        if self._cache_hit:
+            result["cached_job"] = job_name
+            self.log.info("Step cache hit: the result of processing job %s is returned", job_name)
+        elif self._cache_rule.enabled:
+            caching.record_outputs(backend, description, self.log)
         self.log.info("Processing job %s %s; outputs: %s", job_name, status, result["outputs"])
         return result
 
@@ -323,6 +347,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
             "backend": backend.name,
             "outputs": outputs,
             "inputs": inputs,
+            "cache_hit": self._cache_hit,
             "Processing": json_safe(description),
         }
 

@@ -1,7 +1,7 @@
 """Where a job read and wrote: result channels and OpenLineage datasets from a DescribeProcessingJob.
 
 Only data counts: the channels the request builder adds itself (the script or app under
-``input/code``, Spark's ``py-files``/``jars``/``files``/``conf`` and the event-log output) are
+``input/code`` and ``input/entrypoint``, Spark's ``py-files``/``jars``/``files``/``conf`` and the event-log output) are
 plumbing, not datasets, and are left out.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-PLUMBING_INPUTS = {f"/opt/ml/processing/input/{c}" for c in ("code", "conf", "py-files", "jars", "files")}
+PLUMBING_INPUTS = {
+    f"/opt/ml/processing/input/{c}" for c in ("code", "entrypoint", "conf", "py-files", "jars", "files")
+}
 PLUMBING_OUTPUTS = {"/opt/ml/processing/spark-events"}
 
 

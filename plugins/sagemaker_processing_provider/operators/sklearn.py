@@ -20,7 +20,9 @@ class SKLearnProcessorOperator(SageMakerProcessingBaseOperator):
     default_base_job_name = "sagemaker-scikit-learn"
 
     def local_files(self) -> dict[str, Any]:
-        return {"code": self.code}
+        if self.source_dir:  # the script is then named relative to it (checked by the builder)
+            return {"source_dir": self.source_dir}
+        return {"code": self.code, "requirements": self.requirements}
 
     def build_request(self, params: SKLearnParams, target: Any) -> dict:
         from sagemaker_processing_provider.request.sklearn import build_sklearn_request

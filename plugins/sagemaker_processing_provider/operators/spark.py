@@ -22,7 +22,11 @@ class _SparkProcessorOperator(SageMakerProcessingBaseOperator):
     default_base_job_name = "sagemaker-spark-processing"
 
     def local_files(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in DEPENDENCY_FIELDS if hasattr(self, name)}
+        files = {name: getattr(self, name) for name in DEPENDENCY_FIELDS if hasattr(self, name)}
+        if getattr(self, "source_dir", None):  # the app is then named relative to it
+            files["submit_app"] = None
+            files["source_dir"] = self.source_dir
+        return files
 
     def build_request(self, params: SparkParams, target: Any) -> dict:
         from sagemaker_processing_provider.request.spark import build_spark_request

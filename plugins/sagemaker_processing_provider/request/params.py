@@ -20,6 +20,17 @@ from typing import Any
 
 _REQUIRED: Any = dataclasses.MISSING
 
+# The SDK FrameworkProcessor's words, shared by the scikit-learn and PySpark processors.
+SOURCE_DIR_DOC = (
+    "a local folder (or `s3://.../sourcedir.tar.gz`) packed with the script, which is then named relative "
+    "to it; runs through a generated `runproc.sh` that unpacks it and installs its requirements first"
+)
+REQUIREMENTS_DOC = (
+    "a requirements file installed before the script runs: relative to `source_dir`, or any local "
+    "file (default: `requirements.txt` at the top of `source_dir`, if there); locally installed once "
+    "per content into a cached environment layered over the project's"
+)
+
 
 def param(default: Any = _REQUIRED, doc: str = "", *, templated: bool = True) -> Any:
     """A dataclass field with its documentation (``templated``: a Jinja template field in Airflow)."""
@@ -66,6 +77,12 @@ class ProcessorParams:
     code_location: str | None = param(
         None, "`s3://bucket/prefix` for uploaded code (AWS; default: `sagemaker-<region>-<account>`)"
     )
+    cache_config: dict | None = param(
+        None,
+        '`{"enabled": true, "expire_after": "P30D"}` (Pipelines\' `CacheConfig`, ISO 8601 duration; no '
+        "`expire_after`: never expires): reuse the newest Completed job with the same request and input "
+        "content instead of running again (XCom `cache_hit`)",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +91,8 @@ class SKLearnParams(ProcessorParams):
 
     code: str = param(doc="the script: a local file (uploaded on AWS, used in place locally) or `s3://` URI")
     command: list[str] | None = param(None, 'interpreter command (default `["python3"]`)')
+    source_dir: str | None = param(None, SOURCE_DIR_DOC)
+    requirements: str | None = param(None, REQUIREMENTS_DOC)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +116,12 @@ class PySparkParams(SparkParams):
 
     submit_py_files: list[str] | str | None = param(
         None, "`.py`/`.zip`/`.egg` files or folders for `--py-files`"
+    )
+    source_dir: str | None = param(
+        None, f"{SOURCE_DIR_DOC}; also zipped into `--py-files` so executors import its modules"
+    )
+    requirements: str | None = param(
+        None, f"{REQUIREMENTS_DOC}; installed on every host before `smspark-submit`, so executors see it"
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from sagemaker_processing_provider.errors import RequestError
+from sagemaker_processing_provider.request import bundle
 from sagemaker_processing_provider.request.common import (
     assemble_request,
     code_input,
@@ -30,7 +31,8 @@ DEFAULT_COMMAND = ["python3"]
 def build_sklearn_request(p: SKLearnParams, target: BuildTarget) -> dict:
     """The request ``SKLearnProcessor(...).run(code, inputs, outputs, arguments)`` would send.
 
-    ``image_uri`` wins over ``framework_version``; one of them is required.
+    ``image_uri`` wins over ``framework_version``; one of them is required. With ``source_dir`` or
+    ``requirements``, the SDK ``FrameworkProcessor``'s bundle + ``runproc.sh`` (``request/bundle.py``).
     """
     precheck(p, target.job_name)
     image_uri = p.image_uri
@@ -45,13 +47,25 @@ def build_sklearn_request(p: SKLearnParams, target: BuildTarget) -> dict:
         image_uri = sklearn_image_uri(p.framework_version, target.region, p.instance_type)
     entry = text_list(p.command, "command") if p.command else list(DEFAULT_COMMAND)
     user_inputs = build_inputs(p.inputs, stager=target.stager)
-    code_entry, script = code_input(p.code, target.stager, "code")
+    if bundle.wanted(p.source_dir, p.requirements):
+        code = bundle.code_bundle(
+            script=p.code,
+            script_field="code",
+            source_dir=p.source_dir,
+            requirements=p.requirements,
+            stager=target.stager,
+            command=entry,
+        )
+        code_inputs, entrypoint = code.inputs, code.entrypoint
+    else:
+        code_entry, script = code_input(p.code, target.stager, "code")
+        code_inputs, entrypoint = [code_entry], [*entry, script]
     return assemble_request(
         p,
         target,
         image_uri=image_uri,
-        entrypoint=[*entry, script],
-        inputs=[*user_inputs, code_entry],
+        entrypoint=entrypoint,
+        inputs=[*user_inputs, *code_inputs],
         outputs=build_outputs(p.outputs, target),
         env=environment(p.env),
     )

@@ -6,7 +6,8 @@ Rebuilt from the SDK's ``_SparkProcessorBase`` (reference §1.4 step 2 and §4):
 (files **and folders**, which SDK v3 rejects, issue #6252) staged as the ``py-files``/``jars``/``files``
 channels; ``configuration`` validated as ``_validate_configuration`` does and staged as
 ``conf/configuration.json``; inputs ordered as the SDK does: user inputs, deps channels, ``conf``,
-``code``; the event-log output after the user's outputs.
+``code``; the event-log output after the user's outputs. PySpark with ``source_dir``/``requirements``:
+the ``code`` bundle and a ``runproc.sh`` that ends in this ``smspark-submit`` (``request/bundle.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from sagemaker_processing_provider.errors import RequestError
+from sagemaker_processing_provider.request import bundle
 from sagemaker_processing_provider.request.common import assemble_request, code_input, environment, precheck
 from sagemaker_processing_provider.request.images import spark_image_uri
 from sagemaker_processing_provider.request.io import (
@@ -179,13 +181,27 @@ def build_spark_request(p: SparkParams, target: BuildTarget) -> dict:
         data = json.dumps(p.configuration).encode("utf-8")
         uri = staged("configuration", stager.stage_bytes, data, CONF_FILE)
         request_inputs.append(s3_input(CONF_CHANNEL, uri, f"{INPUT_BASE}{CONF_CHANNEL}"))
-    code_entry, app_path = code_input(p.submit_app, stager, "submit_app")
-    request_inputs.append(code_entry)
+    if isinstance(p, PySparkParams) and bundle.wanted(p.source_dir, p.requirements):
+        code = bundle.code_bundle(
+            script=p.submit_app,
+            script_field="submit_app",
+            source_dir=p.source_dir,
+            requirements=p.requirements,
+            stager=stager,
+            command=[COMMAND, *options],
+            spark=True,
+        )
+        request_inputs += code.inputs
+        entrypoint = code.entrypoint
+    else:
+        code_entry, app_path = code_input(p.submit_app, stager, "submit_app")
+        request_inputs.append(code_entry)
+        entrypoint = [COMMAND, *options, app_path]
     return assemble_request(
         p,
         target,
         image_uri=image_uri,
-        entrypoint=[COMMAND, *options, app_path],
+        entrypoint=entrypoint,
         inputs=request_inputs,
         outputs=request_outputs,
         env=environment(p.env if p.env is not None else {}),

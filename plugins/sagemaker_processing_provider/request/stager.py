@@ -18,9 +18,14 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class Stager(Protocol):
-    """URIs for local things. ``allow_local``: may the request keep local URIs (local backend)?"""
+    """URIs for local things. ``allow_local``: may the request keep local URIs (local backend)?
+
+    ``addressed``: the URIs returned so far whose content hash is part of the URI (the step cache's
+    key needs nothing more for them); files used in place are not in it.
+    """
 
     allow_local: bool
+    addressed: set[str]
 
     def stage_file(self, path: str | Path) -> str: ...
 
