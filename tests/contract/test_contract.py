@@ -189,3 +189,18 @@ def test_uploads_are_encrypted_with_the_output_kms_key(contract) -> None:
     [code] = s3.list_objects_v2(Bucket=contract.code_bucket, Prefix="code/")["Contents"]
     head = s3.head_object(Bucket=contract.code_bucket, Key=code["Key"])
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key
+
+
+def test_step_cache_hits_a_completed_job_and_misses_after_a_change(contract, tmp_path) -> None:
+    """Caching through each backend's own listing and tags (ListProcessingJobs + ListTags)."""
+    cache = {"enabled": True, "expire_after": "P1D"}
+    first = operator(contract, {"SIM_SECONDS": "0.5"}, cache_config=cache).execute(contract.context())
+    assert first["status"] == "Completed" and first["cache_hit"] is False
+    again = operator(contract, {"SIM_SECONDS": "0.5"}, cache_config=cache).execute(
+        contract.context(try_number=2)
+    )
+    assert again["cache_hit"] is True and again["job_name"] == first["job_name"]
+    changed = operator(contract, {"SIM_SECONDS": "0.6"}, cache_config=cache).execute(
+        contract.context(try_number=3)
+    )
+    assert changed["cache_hit"] is False and changed["job_name"] != first["job_name"]

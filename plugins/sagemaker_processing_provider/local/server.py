@@ -109,6 +109,8 @@ class Api:
                     "DescribeProcessingJob": backend.describe_processing_job,
                     "StopProcessingJob": backend.stop_processing_job,
                     "ListProcessingJobs": backend.list_processing_jobs,
+                    "AddTags": backend.add_tags,  # step caching finds earlier jobs by their tags
+                    "ListTags": backend.list_tags,
                 },
             ),
             "Logs_20140328": Service(
