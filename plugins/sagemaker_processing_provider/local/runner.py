@@ -1,10 +1,10 @@
-"""The detached per-job runner: ``python -m sagemaker_processing_provider.local.runner <job_dir>``.
+"""The per-job runner, forked by the job's watchdog (``watchdog.py``).
 
-Started by ``LocalProcessingBackend.create_processing_job`` in its own session, it owns the job until
-a terminal state: prepares each host's ``/opt/ml`` (config files, staged inputs), runs the hosts in
+It owns the job until a terminal state: prepares each host's ``/opt/ml`` (config files, staged inputs), runs the hosts in
 their sandboxes, streams their output to ``output.log``, enforces ``MaxRuntimeInSeconds``, obeys
-``Stopping``, uploads outputs and writes the final state. Any exception ends the job ``Failed`` with
-the error as reason; if the runner itself dies, ``describe`` notices (see backend.py).
+``Stopping``, publishes outputs and writes the final state, in a ``finally``, whatever went wrong.
+What a job made is never trusted: its output is read in bounded lines, its exit message and outputs
+without following symlinks or opening FIFOs (``safefs.py``), and its status only ever comes from here.
 Imports are kept light (no botocore): runner start-up is part of every job's overhead.
 """
 
@@ -20,17 +20,24 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from sagemaker_processing_provider.local import runtimes, sandbox
+from sagemaker_processing_provider.local import failpoints, identity, runtimes, safefs, sandbox
 from sagemaker_processing_provider.local.store import (
-    TERMINAL,
     JobStore,
     now_iso,
     pid_record,
+    read_json_quiet,
     write_json_atomic,
 )
 
 KILL_GRACE_SECONDS = float(os.environ.get("SM_PROCESSING_KILL_GRACE", "2"))
+BACKSTOP_SECONDS = KILL_GRACE_SECONDS + 3  # the sandbox's own kill, should the runner be blocked
 EXIT_MESSAGE_BYTES = 1024
+LINE_BYTES = 64 * 1024  # a job's output line longer than this is split, never buffered whole
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# The job's environment is the runner's minus the engine's own settings and Airflow's (its database,
+# connections and secrets): a SageMaker container never sees the caller's Airflow.
+KEEP_ENGINE_VARS = frozenset({"SM_PROCESSING_SPARK_MASTER", "SM_PROCESSING_OPT_ML"})
+DROP_PREFIXES = ("SM_PROCESSING_", "AIRFLOW_", "AIRFLOW__", "_AIRFLOW")
 
 
 class Job:
@@ -46,8 +53,10 @@ class Job:
         self.hosts = [f"algo-{i}" for i in range(1, int(cluster["InstanceCount"]) + 1)]
         self.log_lock = threading.Lock()
         self.log: IO[bytes] = open(job_dir / "output.log", "ab", buffering=0)  # noqa: SIM115
+        self.lost_log_bytes = 0  # log writes that failed (a full disk): the job goes on
         self.started: list[Host] = []  # hosts launched, killed if the runner itself fails
         self.exited = threading.Event()  # set whenever a host process ends: no polling latency
+        self.finalized = False  # this runner wrote the final state itself (at the publish decision)
 
     def host_ml(self, host: str) -> Path:
         return self.dir / "hosts" / host / "ml"
@@ -60,10 +69,23 @@ class Job:
             state.update(fields)
             return dict(state)
 
+    def phase(self, phase: str) -> None:
+        """Record what the runner is doing (a dead runner's reason names it)."""
+        record = read_json_quiet(self.dir / "runner.pid") or pid_record(os.getpid())
+        record["phase"] = phase
+        with contextlib.suppress(OSError):
+            write_json_atomic(self.dir / "runner.pid", record)
+
+    def write_log(self, data: bytes) -> None:
+        with self.log_lock:
+            try:
+                self.log.write(data)
+            except OSError:
+                self.lost_log_bytes += len(data)
+
     def note(self, text: str) -> None:
         """A runner line in the job log, so the task log explains what the backend did."""
-        with self.log_lock:
-            self.log.write(f"[sm-processing] {text}\n".encode())
+        self.write_log(f"[sm-processing] {text}\n".encode())
 
 
 def _config(job: Job) -> dict[str, Any]:
@@ -84,7 +106,7 @@ def _config(job: Job) -> dict[str, Any]:
     return config
 
 
-def prepare_hosts(job: Job) -> None:
+def prepare_hosts(job: Job, who: identity.Identity) -> None:
     """Make each host's /opt/ml and cwd, write its config files and stage its inputs."""
     inputs = job.request.get("ProcessingInputs", [])
     outputs = job.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
@@ -107,23 +129,31 @@ def prepare_hosts(job: Job) -> None:
         if inputs:
             from sagemaker_processing_provider.local.staging import stage_inputs
 
-            stage_inputs(inputs, ml, index, len(job.hosts))
+            stage_inputs(inputs, ml, index, len(job.hosts), home=job.store.home)
+            failpoints.hit("staging")
+        identity.hand_over(ml, who)
+        identity.hand_over(ml.parent / "work", who)
 
 
 def _relative(local_path: str) -> str:
     return local_path.split("/opt/ml/", 1)[1].strip("/")
 
 
-def host_env(job: Job) -> dict[str, str]:
+def host_env(job: Job, who: identity.Identity) -> dict[str, str]:
     runtime = runtimes.resolve(job.request["AppSpecification"]["ImageUri"])
     shims = runtimes.shim_dir(runtime, job.store.home)
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k in KEEP_ENGINE_VARS or not k.startswith(DROP_PREFIXES)}
     env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     # A container's Python has its libraries precompiled; locally, a caller's PYTHONDONTWRITEBYTECODE
     # would make every job recompile scikit-learn/pandas (~10 s). Bytecode goes to a cache in the
-    # job store instead, never next to the user's sources.
+    # job store instead, never next to the user's sources; an unprivileged job user could not write
+    # it (and must not write what root's jobs run), so it uses the installed bytecode only.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.setdefault("PYTHONPYCACHEPREFIX", str(job.store.home / "pycache"))
+    if who.kind == "uid":
+        env.pop("PYTHONPYCACHEPREFIX", None)
+        env["HOME"] = str(job.host_ml(job.hosts[0]).parent / "work")
+    else:
+        env.setdefault("PYTHONPYCACHEPREFIX", str(job.store.home / "pycache"))
     env.update(job.request.get("Environment", {}))
     return env
 
@@ -142,20 +172,19 @@ def command(job: Job) -> list[str]:
 
 
 def _pump(job: Job, stream: IO[bytes], prefix: bytes) -> None:
-    for line in iter(stream.readline, b""):
-        with job.log_lock:
-            job.log.write(prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
+    """Copy the host's output to the job log in bounded lines; keep draining even if writes fail."""
+    for line in iter(lambda: stream.readline(LINE_BYTES), b""):
+        job.write_log(prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
     stream.close()
 
 
 class Host:
     """A running host: its process (group), log pump and exit code."""
 
-    def __init__(self, job: Job, name: str, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, job: Job, name: str, launch: sandbox.HostLaunch) -> None:
         self.name = name
-        ml = job.host_ml(name)
-        self.proc = sandbox.start(argv, ml, ml.parent / "work", env, stdout=-1)  # -1: PIPE
-        write_json_atomic(ml.parent / "pid", pid_record(self.proc.pid))
+        self.proc = sandbox.start(launch, stdout=-1)  # -1: PIPE
+        write_json_atomic(launch.ml.parent / "pid", pid_record(self.proc.pid))
         prefix = f"[{name}] ".encode() if len(job.hosts) > 1 else b""
         assert self.proc.stdout is not None
         self.pump = threading.Thread(target=_pump, args=(job, self.proc.stdout, prefix), daemon=True)
@@ -197,21 +226,31 @@ def supervise(job: Job, hosts: list[Host], deadline: float | None) -> str | None
         timeout = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
         job.exited.wait(timeout)
         job.exited.clear()
+    if deadline is not None and time.monotonic() >= deadline:
+        return "timeout"  # the sandbox's backstop ended it while this runner was held up
     return None
 
 
 def run_hosts(
-    job: Job, argv: list[str], env: dict[str, str], deadline: float | None
+    job: Job, argv: list[str], env: dict[str, str], who: identity.Identity, deadline: float | None
 ) -> tuple[str | None, list[Host]]:
+    def launch(name: str) -> sandbox.HostLaunch:
+        ml = job.host_ml(name)
+        left = None if deadline is None else deadline - time.monotonic() + BACKSTOP_SECONDS
+        hide = job.store.jobs if sandbox.mode() == "namespace" else None
+        return sandbox.HostLaunch(argv, ml, ml.parent / "work", env, who, hide, left)
+
     if sandbox.mode() == "namespace":
         sandbox.ensure_opt_ml()
-        hosts = [Host(job, name, argv, env) for name in job.hosts]
+        hosts = [Host(job, name, launch(name)) for name in job.hosts]
+        failpoints.hit("running")
         interrupted = supervise(job, hosts, deadline)
     else:
         hosts, interrupted = [], None
         for name in job.hosts:
             with sandbox.shared_opt_ml(job.host_ml(name)):
-                hosts.append(Host(job, name, argv, env))
+                hosts.append(Host(job, name, launch(name)))
+                failpoints.hit("running")
                 interrupted = supervise(job, hosts[-1:], deadline)
             if interrupted or hosts[-1].proc.returncode != 0:
                 break
@@ -221,13 +260,12 @@ def run_hosts(
 
 
 def exit_message(job: Job) -> str | None:
+    """``/opt/ml/output/message`` of each host: regular files only, never followed, never blocking."""
     parts = []
     for host in job.hosts:
-        try:
-            with open(job.host_ml(host) / "output" / "message", "rb") as fh:
-                parts.append(fh.read(EXIT_MESSAGE_BYTES).decode("utf-8", errors="replace"))
-        except OSError:
-            continue
+        data = safefs.read_head(job.host_ml(host), "output/message", EXIT_MESSAGE_BYTES)
+        if data:
+            parts.append(data.decode("utf-8", errors="replace"))
     return "".join(parts)[:EXIT_MESSAGE_BYTES] or None
 
 
@@ -254,53 +292,100 @@ def outcome(job: Job, interrupted: str | None, hosts: list[Host]) -> dict[str, A
 
 
 def run(job: Job) -> dict[str, Any]:
+    job.phase("staging")
     argv = command(job)
-    env = host_env(job)
-    prepare_hosts(job)
+    who, why = identity.choose(sandbox.mode(), job.store.home, _shims(job))
+    print(
+        f"sm-processing: job {job.name} runs as {who.describe()}" + (f"; {why}" if why else ""),
+        file=sys.stderr,
+    )
+    env = host_env(job, who)
+    prepare_hosts(job, who)
     outputs = job.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
     uploader = None
     if outputs:
         from sagemaker_processing_provider.local.publish import OutputUploader
 
-        uploader = OutputUploader(outputs, [job.host_ml(h) for h in job.hosts], job.name)
+        uploader = OutputUploader(
+            outputs,
+            [job.host_ml(h) for h in job.hosts],
+            job.name,
+            job_dir=job.dir,
+            stop_requested=lambda: job.status() == "Stopping",
+            home=job.store.home,
+        )
         uploader.start()
     if job.status() == "Stopping":  # stopped while staging
-        result: dict[str, Any] = {"ProcessingJobStatus": "Stopped"}
         if uploader:
             uploader.finish(False)
-        return result
+        return {"ProcessingJobStatus": "Stopped"}
+    job.phase("running")
     job.set(ProcessingStartTime=now_iso())
     max_runtime = job.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
     deadline = time.monotonic() + max_runtime if max_runtime else None
-    interrupted, hosts = run_hosts(job, argv, env, deadline)
+    interrupted, hosts = run_hosts(job, argv, env, who, deadline)
     result = outcome(job, interrupted, hosts)
     if uploader:
-        try:
-            uploader.finish(result["ProcessingJobStatus"] == "Completed")
-        except Exception as exc:
-            if result["ProcessingJobStatus"] == "Completed":
-                result = {
-                    "ProcessingJobStatus": "Failed",
-                    "FailureReason": f"ClientError: output upload failed: {exc}",
-                }
-            job.note(f"output upload failed: {exc}")
+        job.phase("publishing")
+        result = publish(job, uploader, result)
     return result
 
 
-def finish(job: Job, result: dict[str, Any]) -> None:
-    """Write the terminal state once (a concurrent describe may already have failed the job)."""
+def _shims(job: Job) -> Path:
+    return runtimes.shim_dir(runtimes.resolve(job.request["AppSpecification"]["ImageUri"]), job.store.home)
+
+
+def publish(job: Job, uploader: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """Publish, then decide under the job's lock: Completed, unless a stop came first (then undone)."""
+    succeeded = result["ProcessingJobStatus"] == "Completed"
+
+    def decide() -> bool:
+        final = dict(result, ExitMessage=exit_message(job))
+        with job.store.update(job.name) as state:
+            if state["ProcessingJobStatus"] == "Stopping":
+                return False
+            state.update({k: v for k, v in final.items() if v is not None})
+            state["ProcessingEndTime"] = now_iso()
+        job.finalized = True
+        failpoints.hit("publish-decided")
+        return True
+
+    try:
+        kept = uploader.finish(succeeded, decide)
+    except Exception as exc:
+        job.note(f"output upload failed: {exc}")
+        if succeeded:
+            return {
+                "ProcessingJobStatus": "Failed",
+                "FailureReason": f"ClientError: output upload failed: {exc}",
+            }
+        return result
+    if succeeded and not kept:
+        return {"ProcessingJobStatus": "Stopped"}
+    return result
+
+
+def finish(store: JobStore, name: str, job: Job | None, result: dict[str, Any]) -> None:
+    """Write the terminal state: this runner is the only authority on it while it lives."""
     result = dict(result)
-    result.setdefault("ExitMessage", exit_message(job))
-    with job.store.update(job.name) as state:
-        if state["ProcessingJobStatus"] in TERMINAL:
-            return
-        state.update({k: v for k, v in result.items() if v is not None})
-        state["ProcessingEndTime"] = now_iso()
-        final = state["ProcessingJobStatus"]
-    line = f"job {job.name} ended {final}"
-    if result.get("FailureReason"):
-        line += f": {result['FailureReason']}"
-    job.note(line)
+    if job is not None and job.finalized:
+        final = result["ProcessingJobStatus"]
+    else:
+        if job is not None:
+            result.setdefault("ExitMessage", exit_message(job))
+        with store.update(name) as state:
+            for field in ("FailureReason", "ExitMessage"):
+                state.pop(field, None)  # only this runner's own words, never what a job wrote there
+            state.update({k: v for k, v in result.items() if v is not None})
+            state["ProcessingEndTime"] = now_iso()
+            final = state["ProcessingJobStatus"]
+    if job is not None:
+        line = f"job {name} ended {final}"
+        if result.get("FailureReason"):
+            line += f": {result['FailureReason']}"
+        if job.lost_log_bytes:
+            line += f" ({job.lost_log_bytes} bytes of log lost: the job store's disk is full)"
+        job.note(line)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -325,23 +410,29 @@ class _JobLogHandler(logging.Handler):
         self.job.note(record.getMessage())
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m sagemaker_processing_provider.local.runner <job_dir>", file=sys.stderr)
-        return 2
-    job_dir = Path(args[0]).resolve()
-    write_json_atomic(job_dir / "runner.pid", pid_record(os.getpid()))
-    job = Job(job_dir)
-    logging.basicConfig(level=logging.INFO, handlers=[_JobLogHandler(job)])
+def main(job_dir: Path) -> int:
+    """Run the job to a terminal state; the state is written whatever happens (also on a full disk)."""
+    store, name = JobStore(job_dir.parent.parent), job_dir.name
+    job: Job | None = None
+    result: dict[str, Any] = {
+        "ProcessingJobStatus": "Failed",
+        "FailureReason": "InternalServerError: the runner ended before deciding the job's outcome",
+    }
     try:
+        job = Job(job_dir)
+        logging.basicConfig(level=logging.INFO, handlers=[_JobLogHandler(job)], force=True)
         result = run(job)
     except BaseException as exc:  # the job must end in a state, whatever went wrong
-        kill_hosts([h for h in job.started if h.proc.poll() is None])
+        if job is not None:
+            kill_hosts([h for h in job.started if h.proc.poll() is None])
         result = {"ProcessingJobStatus": "Failed", "FailureReason": failure_reason(exc)}
-    finish(job, result)
+    finally:
+        if job is not None:
+            job.phase("finishing")
+        try:
+            finish(store, name, job, result)
+        except BaseException:
+            print(f"sm-processing: could not write the final state {result}", file=sys.stderr, flush=True)
+            raise
+        failpoints.hit("finished")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
