@@ -137,15 +137,12 @@ class LocalProcessingBackend:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         env["SM_PROCESSING_HOME"] = str(self.home)
         env[sandbox.PROBED_ENV] = sandbox.mode()  # probe once per caller, not once per job
+        st = tmp.stat()  # the rename keeps (device, inode): how the watchdog knows its folder
+        folder_id = f"{st.st_dev}:{st.st_ino}"
+        module = "sagemaker_processing_provider.local.watchdog"
         with open(tmp / "runner.log", "ab") as runner_log:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "sagemaker_processing_provider.local.watchdog",
-                    str(tmp),
-                    str(job_dir),
-                ],
+                [sys.executable, "-m", module, str(tmp), str(job_dir), folder_id],
                 stdin=subprocess.PIPE,
                 stdout=runner_log,
                 stderr=subprocess.STDOUT,

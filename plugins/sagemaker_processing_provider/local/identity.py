@@ -115,9 +115,8 @@ def choose(mode: str, home: Path, shims: Path) -> tuple[Identity, str | None]:
     for path, need in needed_paths(home, shims):
         if not reachable_by(path, NOBODY, NOBODY, need):
             note = (
-                f"jobs run as root (in a user namespace: no capability over the host), not as uid {NOBODY}: "
-                f"it cannot reach {path} (a folder on the way is closed to other users); "
-                f"see {JOB_USER_ENV} in local/identity.py"
+                f"not as uid {NOBODY}: it cannot reach {path} (a folder on the way is closed to other "
+                f"users; see {JOB_USER_ENV} in local/identity.py)"
             )
             return Identity("userns", uid, gid), note
     return Identity("uid", NOBODY, NOBODY), None

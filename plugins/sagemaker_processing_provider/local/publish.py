@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sagemaker_processing_provider.errors import StagingError
-from sagemaker_processing_provider.local import journal, safefs
+from sagemaker_processing_provider.local import failpoints, journal, safefs
 from sagemaker_processing_provider.local.destinations import output_problem, resolve
 from sagemaker_processing_provider.local.transfer import (
     ML_ROOT,
@@ -261,6 +261,7 @@ class _EndOfJob:
             self._tick()
             self.plan["phase"] = "commit"
             journal.save(self.job_dir, self.plan)
+            failpoints.hit("publish-planned")
             journal.forward(self.plan, self.up._s3, self._tick)
             keep = decide() if decide else True
         except BaseException as exc:
@@ -341,6 +342,7 @@ class _EndOfJob:
             (new / rel).parent.mkdir(parents=True, exist_ok=True)
             if safefs.copy_out(root, sub, new / rel) is not None:
                 entry["files"][rel] = journal.identity(new / rel)
+            failpoints.hit("publish-copy", i + 1)
 
     def _prepare_s3(self, entry: dict[str, Any], files: dict[str, Source]) -> None:
         out = self.outputs[entry["index"]]

@@ -30,7 +30,7 @@ from sagemaker_processing_provider.local.store import (
 )
 
 KILL_GRACE_SECONDS = float(os.environ.get("SM_PROCESSING_KILL_GRACE", "2"))
-BACKSTOP_SECONDS = KILL_GRACE_SECONDS + 3  # the sandbox's own kill, should the runner be blocked
+BACKSTOP_SECONDS = KILL_GRACE_SECONDS + 2  # the sandbox's own kill, should the runner be blocked
 EXIT_MESSAGE_BYTES = 1024
 LINE_BYTES = 64 * 1024  # a job's output line longer than this is split, never buffered whole
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])

@@ -109,15 +109,27 @@ def record_alive(record: dict[str, Any] | None) -> bool:
 
 
 def write_reserved(path: Path, data: Any) -> None:
-    """``write_json_atomic``, freeing the job's reserve and trying again when the disk is full."""
+    """``write_json_atomic`` for a job's final state; on a full disk, written into its reserve.
+
+    The reserve (``RESERVE_BYTES`` allocated at creation) is overwritten in place, which needs no free
+    block, truncated, and renamed over ``state.json``: another process cannot take the space first.
+    """
     try:
         write_json_atomic(path, data)
+        return
     except OSError as exc:
         reserve = path.parent / "reserve"
         if exc.errno != errno.ENOSPC or not reserve.exists():
             raise
-        reserve.unlink()
-        write_json_atomic(path, data)
+    body = json.dumps(data, indent=2, default=str).encode()
+    with open(reserve, "r+b") as fh:
+        if len(body) > os.fstat(fh.fileno()).st_size:
+            raise OSError(errno.ENOSPC, "the final state does not fit in the job's reserve")
+        fh.write(body)
+        fh.truncate(len(body))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(reserve, path)
 
 
 class JobStore:
@@ -263,9 +275,11 @@ class JobStore:
             yield state
             if json.dumps(state, sort_keys=True, default=str) != before:
                 state["LastModifiedTime"] = now_iso()
-                write_reserved(path / "state.json", state)
                 if state.get("ProcessingJobStatus") in TERMINAL:
+                    write_reserved(path / "state.json", state)
                     (path / "reserve").unlink(missing_ok=True)
+                else:
+                    write_json_atomic(path / "state.json", state)
 
     def names(self) -> list[str]:
         if not self.jobs.is_dir():

@@ -1,4 +1,4 @@
-"""A job's watchdog: ``python -m sagemaker_processing_provider.local.watchdog <tmp_dir> <job_dir>``.
+"""A job's watchdog: ``python -m sagemaker_processing_provider.local.watchdog TMP_DIR JOB_DIR DEV:INO``.
 
 ``LocalProcessingBackend.create_processing_job`` starts it (in a session of its own) on the job's
 folder while that folder still has a temporary name, then renames the folder and writes ``go`` on
@@ -36,21 +36,24 @@ from sagemaker_processing_provider.local.store import (
     write_json_atomic,
 )
 
-STOP_GRACE_SECONDS = runner.KILL_GRACE_SECONDS + 8  # a stop the runner has not carried out by then
-RUNTIME_GRACE_SECONDS = runner.BACKSTOP_SECONDS + 2  # past MaxRuntimeInSeconds
-RUNNER_GRACE_SECONDS = 5  # after killing the hosts, before killing a runner that did not move on
+STOP_GRACE_SECONDS = runner.KILL_GRACE_SECONDS + 5  # a stop the runner has not carried out by then
+RUNTIME_GRACE_SECONDS = runner.BACKSTOP_SECONDS + 1  # past MaxRuntimeInSeconds
+RUNNER_GRACE_SECONDS = runner.KILL_GRACE_SECONDS + 2  # after killing the hosts, before killing the runner
 
 
-def handshake(tmp: Path, final: Path) -> Path | None:
-    """The job's folder once the creator renamed it, or None (then the temporary folder is removed)."""
+def handshake(tmp: Path, final: Path, folder_id: list[int]) -> Path | None:
+    """The job's folder once the creator renamed it, or None (then the temporary folder is removed).
+
+    ``folder_id`` is the folder's (device, inode), which the rename keeps: a creator that died after
+    renaming left a job to run, one that died before left a folder to remove.
+    """
     try:
-        mine = journal.identity(tmp)
         said = sys.stdin.buffer.read()  # "go", or nothing: the creator closed the pipe or died
     except OSError:
-        return None
-    if said.startswith(b"go") or (mine and journal.identity(final) == mine):
+        said = b""
+    if said.startswith(b"go") or journal.identity(final) == folder_id:
         return final
-    if mine and journal.identity(tmp) == mine:
+    if journal.identity(tmp) == folder_id:
         discard_tree(tmp)
     return None
 
@@ -124,7 +127,10 @@ class Watchdog:
             reason = reconcile.runner_cause(
                 self.job_dir, f"exited with code {os.waitstatus_to_exitcode(status)}"
             )
-        reconcile.settle(self.store, self.name, reason)
+        try:
+            reconcile.settle(self.store, self.name, reason)
+        except Exception as exc:  # e.g. the disk is full: the next describe settles it
+            print(f"sm-processing: could not settle job {self.name} ({reason}): {exc}", file=sys.stderr)
 
 
 def sweep(store: JobStore, skip: str) -> None:
@@ -157,13 +163,13 @@ def _run_child(job_dir: Path, watchdog: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
+    if len(args) != 3:
         print(
-            "usage: python -m sagemaker_processing_provider.local.watchdog <tmp_dir> <job_dir>",
+            "usage: python -m sagemaker_processing_provider.local.watchdog TMP JOB_DIR DEV:INO",
             file=sys.stderr,
         )
         return 2
-    job_dir = handshake(Path(args[0]), Path(args[1]))
+    job_dir = handshake(Path(args[0]), Path(args[1]), [int(n) for n in args[2].split(":")])
     if job_dir is None:
         return 0
     me = pid_record(os.getpid())
