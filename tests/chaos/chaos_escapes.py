@@ -209,7 +209,7 @@ raise SystemExit(3)
 """
 
 
-@scenario("job store on a full disk (2 MiB tmpfs)", "4")
+@scenario("job store on a full disk (2 MiB tmpfs)", "4", root_only=True)
 def full_store(root: Path) -> Outcome:
     store = root / "store"
     store.mkdir()

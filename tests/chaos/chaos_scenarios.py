@@ -40,14 +40,16 @@ class Scenario:
     name: str
     items: str  # the numbered items this case covers
     run: Callable[[Path], Outcome]
+    root_only: bool = False  # mounts a tmpfs
 
 
 SCENARIOS: list[Scenario] = []
 
 
-def scenario(name: str, items: str, **kwargs: object) -> Callable:
+def scenario(name: str, items: str, root_only: bool = False, **kwargs: object) -> Callable:
     def register(fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
-        SCENARIOS.append(Scenario(name, items, functools.partial(fn, **kwargs) if kwargs else fn))
+        run = functools.partial(fn, **kwargs) if kwargs else fn
+        SCENARIOS.append(Scenario(name, items, run, root_only))
         return fn
 
     return register

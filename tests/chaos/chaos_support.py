@@ -166,7 +166,7 @@ class Case:
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError):
                 record = self.record(name)
-                if record["pid"] != record["watchdog"]["pid"]:
+                if record["pid"] != record.get("watchdog", {}).get("pid"):
                     return int(record["pid"])
             time.sleep(0.02)
         raise AssertionError(f"{name}: no runner after {timeout}s")

@@ -7,6 +7,8 @@ user's files is lost and that no scratch is left.
 
 from __future__ import annotations
 
+import os
+
 import chaos_escapes  # noqa: F401 (registers its cases)
 import pytest
 from chaos_scenarios import SCENARIOS
@@ -14,5 +16,7 @@ from chaos_scenarios import SCENARIOS
 
 @pytest.mark.parametrize("case", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_fault_case_holds(case, tmp_path):
+    if case.root_only and os.geteuid() != 0:
+        pytest.skip("mounts a tmpfs: needs root")
     outcome = case.run(tmp_path)
     assert outcome.held, f"{case.name} (items {case.items}): {outcome.problems}; {outcome.lost} bytes lost"

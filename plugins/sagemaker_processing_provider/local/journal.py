@@ -106,7 +106,8 @@ def local_forward(out: dict[str, Any], tick: Tick = None) -> None:
             backup = Path(out["scratch"]) / "replaced" / rel
             if not os.path.lexists(backup):  # the user's file goes aside, to be restored on rollback
                 _mkdirs(backup.parent)
-                os.rename(target, backup)
+                with contextlib.suppress(FileNotFoundError):  # a concurrent publish moved it first
+                    os.rename(target, backup)
         os.replace(staged, target)
         failpoints.hit("publish-move", i + 1)
 
@@ -174,9 +175,13 @@ def s3_discard(out: dict[str, Any]) -> None:
 # -------------------------------------------------------------------------------------------- plan
 
 
+def forward_one(out: dict[str, Any], s3: S3Factory, tick: Tick = None) -> None:
+    local_forward(out, tick) if out["kind"] == "local" else s3_forward(out, s3, tick)
+
+
 def forward(plan: dict[str, Any], s3: S3Factory, tick: Tick = None) -> None:
     for out in plan["outputs"]:
-        local_forward(out, tick) if out["kind"] == "local" else s3_forward(out, s3, tick)
+        forward_one(out, s3, tick)
 
 
 def back(plan: dict[str, Any], s3: S3Factory) -> None:

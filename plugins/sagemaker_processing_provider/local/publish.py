@@ -262,7 +262,12 @@ class _EndOfJob:
             self.plan["phase"] = "commit"
             journal.save(self.job_dir, self.plan)
             failpoints.hit("publish-planned")
-            journal.forward(self.plan, self.up._s3, self._tick)
+            for entry in self.plan["outputs"]:
+                out = self.outputs[entry["index"]]
+                try:
+                    journal.forward_one(entry, self.up._s3, self._tick)
+                except OSError as exc:
+                    raise StagingError(out.channel, out.uri, f"cannot write: {exc}") from exc
             keep = decide() if decide else True
         except BaseException as exc:
             if not isinstance(exc, StopRequested):
@@ -271,8 +276,6 @@ class _EndOfJob:
             if isinstance(exc, StopRequested):
                 logger.info("Stop requested while publishing: outputs undone")
                 return False
-            if isinstance(exc, OSError):
-                raise StagingError("outputs", "-", f"cannot publish: {exc}") from exc
             raise
         if not keep:
             logger.info("Stop requested before the job completed: outputs undone")
