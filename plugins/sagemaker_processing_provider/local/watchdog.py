@@ -26,7 +26,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sagemaker_processing_provider.local import failpoints, journal, reconcile, runner
+from sagemaker_processing_provider.local import failpoints, hosts, journal, reconcile, runner
 from sagemaker_processing_provider.local.store import (
     TERMINAL,
     JobStore,
@@ -36,9 +36,9 @@ from sagemaker_processing_provider.local.store import (
     write_json_atomic,
 )
 
-STOP_GRACE_SECONDS = runner.KILL_GRACE_SECONDS + 5  # a stop the runner has not carried out by then
-RUNTIME_GRACE_SECONDS = runner.BACKSTOP_SECONDS + 1  # past MaxRuntimeInSeconds
-RUNNER_GRACE_SECONDS = runner.KILL_GRACE_SECONDS + 2  # after killing the hosts, before killing the runner
+STOP_GRACE_SECONDS = hosts.KILL_GRACE_SECONDS + 5  # a stop the runner has not carried out by then
+RUNTIME_GRACE_SECONDS = hosts.BACKSTOP_SECONDS + 1  # past MaxRuntimeInSeconds
+RUNNER_GRACE_SECONDS = hosts.KILL_GRACE_SECONDS + 2  # after killing the hosts, before killing the runner
 
 
 def handshake(tmp: Path, final: Path, folder_id: list[int]) -> Path | None:
