@@ -35,7 +35,13 @@ class Identity:
 
     @property
     def launch_arg(self) -> str:
-        return f"uid:{self.uid}:{self.gid}" if self.kind == "uid" else self.kind
+        return f"uid:{self.uid}:{self.gid}" if self.kind == "uid" else "none"
+
+    @property
+    def prefix(self) -> list[str]:
+        """``userns``: the current user mapped to 0 in a user namespace of its own (no capability
+        over the host; the mounts made before it are locked, so it cannot remove them)."""
+        return ["unshare", "--user", "--map-root-user", "--"] if self.kind == "userns" else []
 
     def describe(self) -> str:
         if self.kind == "uid":

@@ -5,33 +5,17 @@ Run as ``python -I -S launch.py FD WHO -- COMMAND...`` (stdlib only, no site: ~1
 before it (``unshare``, ``sh``, ``mount``, ``timeout``) runs with the runner's own environment, so a job's
 ``Environment`` (``PATH``, ``LD_PRELOAD``, ...) never reaches a privileged program; the job's
 environment arrives on file descriptor ``FD`` (``KEY=VALUE`` entries separated by NUL bytes; ``-`` for
-none), not on a command line other users could read. ``WHO`` is:
-
-- ``uid:U:G``: become user U, group G, no supplementary groups, ``no_new_privs`` (no setuid gain);
-- ``userns``: enter a user namespace of its own where the current user is mapped to uid 0: the job
-  keeps its files' permissions but has no capability over the host, so it cannot unmount what hides
-  the job store or mount anything;
-- ``none``: as is (the shared fallback mode).
+none), not on a command line other users could read. ``WHO`` is ``uid:U:G`` (become user U, group G,
+no supplementary groups, ``no_new_privs``: no setuid gain) or ``none`` (as is: the sandbox already
+entered a user namespace of its own, or the shared fallback mode).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 
-CLONE_NEWUSER = 0x10000000
 PR_SET_NO_NEW_PRIVS = 38
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def read_env(fd: str) -> dict[bytes, bytes] | None:
@@ -47,20 +31,15 @@ def read_env(fd: str) -> dict[bytes, bytes] | None:
     return env
 
 
-def own_user_namespace() -> None:
-    """Map the current uid/gid to 0 in a new user namespace: no capability outside it."""
-    uid, gid = os.getuid(), os.getgid()
-    _check(_libc().unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
-    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
-        with open(f"/proc/self/{name}", "w") as fh:
-            fh.write(text)
-
-
 def become(uid: int, gid: int) -> None:
+    import ctypes  # only here (~10 ms), and before the switch: the new user may not reach the stdlib
+
+    libc = ctypes.CDLL(None, use_errno=True)
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)  # every uid non-zero: the capabilities go too
-    _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
 
 
 def main(argv: list[str]) -> int:
@@ -70,9 +49,7 @@ def main(argv: list[str]) -> int:
     fd, who, command = argv[0], argv[1], argv[3:]
     env = read_env(fd)
     try:
-        if who == "userns":
-            own_user_namespace()
-        elif who.startswith("uid:"):
+        if who.startswith("uid:"):
             _, uid, gid = who.split(":")
             become(int(uid), int(gid))
         elif who != "none":

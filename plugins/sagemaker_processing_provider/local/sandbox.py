@@ -9,11 +9,11 @@ the rest of ``/opt`` is untouched (Java or Python may live there). If ``/opt/ml`
 cannot be created, ``/opt`` is replaced *inside the namespace only* by a tmpfs into which every
 original entry of ``/opt`` is bind-mounted back, plus an ``ml`` mount point. Then the store's
 ``jobs/`` folder is covered by an empty tmpfs (every job's request, state, logs and ``/opt/ml``
-disappear), with only this host's working directory mounted back at its path. Last,
-``launch.py`` takes the job's environment from a file descriptor (the programs before it run with the
-runner's environment, never the job's ``PATH`` or ``LD_PRELOAD``), drops the runner's power (see
-``identity.py``: an unprivileged uid, or a user namespace of its own, which also locks the mounts
-above so the job cannot remove them) and execs the command.
+disappear), with only this host's working directory mounted back at its path. Last, the runner's
+power is dropped (``identity.py``: an unprivileged uid, or ``unshare --user`` into a user namespace
+of its own, where the mounts above are locked and cannot be removed) and ``launch.py`` takes the
+job's environment from a file descriptor and execs the command: every program before it runs with
+the runner's environment, never the job's ``PATH`` or ``LD_PRELOAD``.
 
 Life and death: the runner starts each host through ``setpriv --pdeathsig KILL``, and ``unshare
 --kill-child`` kills the namespace's first process when ``unshare`` dies, so the kernel kills every
@@ -124,7 +124,8 @@ def _death_prefix() -> list[str]:
 
 
 def _launcher(fd: int | None, who: Identity, argv: list[str]) -> list[str]:
-    return [sys.executable, "-I", "-S", LAUNCHER, "-" if fd is None else str(fd), who.launch_arg, "--", *argv]
+    fd_arg = "-" if fd is None else str(fd)
+    return [*who.prefix, sys.executable, "-I", "-S", LAUNCHER, fd_arg, who.launch_arg, "--", *argv]
 
 
 @cache
