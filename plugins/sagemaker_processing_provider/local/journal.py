@@ -38,7 +38,7 @@ Tick = Callable[[], None] | None  # called between steps; raises to abort (a sto
 
 
 def save(job_dir: Path, plan: dict[str, Any]) -> None:
-    """Write the journal durably: temp file, fsync, rename, fsync of the folder."""
+    """Write the journal: temp file, fsync (it must be on disk before any user file moves), rename."""
     path = job_dir / JOURNAL
     tmp = job_dir / f".{JOURNAL}.{os.getpid()}.tmp"
     try:
@@ -50,11 +50,6 @@ def save(job_dir: Path, plan: dict[str, Any]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fd = os.open(job_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def load(job_dir: Path) -> dict[str, Any] | None:
