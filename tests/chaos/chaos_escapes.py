@@ -119,7 +119,7 @@ def outputs_outside(root: Path) -> Outcome:
         Path("/etc/sm-processing-test"),
         Path("/root/.ssh"),
     ):
-        request = case.request(unique("escape"), go=False)
+        request = case.request(unique("escape"), go=False, files=0)  # accepted by mistake, it writes nothing
         request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] = dest.as_uri()
         outcome.problems += _refused(case, request, "S3Output.S3Uri")
     outcome.check(not Path("/etc/sm-processing-test").exists(), "something was written into /etc")
