@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,13 +158,9 @@ class LocalProcessingBackend:
     # -- describe -------------------------------------------------------------------------------
     def describe_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803 (boto3 name)
         name = check_job_name(ProcessingJobName, "DescribeProcessingJob")
-        try:
+        with self._answerable(name, "DescribeProcessingJob"):
             state = self._refresh(name, "DescribeProcessingJob")
             request = self.store.read_request(name)
-        except UnreadableJob as exc:
-            raise client_errors.InternalFailure(
-                f"{exc}. See {self.store.job_dir(name)}", "DescribeProcessingJob", field="ProcessingJobName"
-            ) from exc
         response = {k: v for k, v in request.items() if k != "Tags"}
         response.update(state)
         for field in TIME_FIELDS:
@@ -192,6 +189,17 @@ class LocalProcessingBackend:
                 "FailureReason": f"{cause} (not recorded: {exc})",
             }
 
+    @contextlib.contextmanager
+    def _answerable(self, name: str, operation: str) -> Iterator[None]:
+        """A job the store cannot read is an AWS-shaped InternalFailure naming it, not a traceback."""
+        try:
+            yield
+        except UnreadableJob as exc:
+            where = self.store.job_dir(name)
+            raise client_errors.InternalFailure(
+                f"{exc}. See {where}", operation, field="ProcessingJobName"
+            ) from exc
+
     def _owner_gone(self, job_dir: Path, state: dict[str, Any]) -> bool:
         if (job_dir / "runner.pid").exists():
             return reconcile.owner_gone(job_dir)
@@ -201,7 +209,8 @@ class LocalProcessingBackend:
     # -- stop -----------------------------------------------------------------------------------
     def stop_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803
         name = check_job_name(ProcessingJobName, "StopProcessingJob")
-        self._refresh(name, "StopProcessingJob")
+        with self._answerable(name, "StopProcessingJob"):
+            self._refresh(name, "StopProcessingJob")
         with self.store.update(name, "StopProcessingJob") as state:
             status = state["ProcessingJobStatus"]
             if status in TERMINAL:

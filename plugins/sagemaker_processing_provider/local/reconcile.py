@@ -94,10 +94,10 @@ def settle(store: JobStore, name: str, reason: str) -> dict[str, Any]:
         state.update(final, ProcessingEndTime=now_iso(), LastModifiedTime=now_iso())
         write_reserved(job_dir / "state.json", state)
         (job_dir / "reserve").unlink(missing_ok=True)
-        note(job_dir, f"job {name} ended {state['ProcessingJobStatus']}: {reason} ({detail})")
-        log.warning(
-            "Processing job %s settled %s: %s (%s)", name, state["ProcessingJobStatus"], reason, detail
-        )
+        cause = reason.split(": ", 1)[-1]  # what happened, without the AWS error class
+        line = f"job {name} ended {state['ProcessingJobStatus']} ({cause}; {detail})"
+        note(job_dir, line)
+        log.warning("Processing job %s settled: %s", name, line)
         return state
 
 
