@@ -167,11 +167,7 @@ def symlinked_output(root: Path) -> Outcome:
     secret = root / "secret"
     secret.mkdir()
     (secret / "id_rsa").write_text("host secret")
-    case.producer.write_text(LINKER)
-    name = unique("linker")
-    request = case.request(name)
-    request["AppSpecification"]["ContainerArguments"] = [str(secret)]
-    case.backend.create_processing_job(**request)
+    name = case.start_script(LINKER, [str(secret)], "linker")
     job = case.finish(name)
     outcome = judge(case, job, {}, expect=("Completed",))
     lines = "\n".join(case.backend.get_log_events(ProcessingJobName=name)["events"])

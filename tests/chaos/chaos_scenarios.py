@@ -28,6 +28,7 @@ from chaos_support import (
     proc_state,
     processes_with,
     produced,
+    python_processes,
     tree,
     unique,
     wait_until,
@@ -228,7 +229,7 @@ def _tree_job(case: Case, name: str, max_runtime: int = 60) -> str:
     request = make_request(name, script, StoppingCondition={"MaxRuntimeInSeconds": max_runtime})
     request["AppSpecification"]["ContainerArguments"] = [marker]
     case.backend.create_processing_job(**request)
-    wait_until(lambda: len(processes_with(marker)) == 2, 60)
+    wait_until(lambda: len(python_processes(marker)) == 3, 60)  # the script and its two children
     return marker
 
 
@@ -283,9 +284,7 @@ def job_killed(root: Path) -> Outcome:
     case = Case(root)
     name = unique("jobkill")
     marker = _tree_job(case, name)
-    for pid in processes_with(marker):
-        kill(pid)
-    for pid in processes_with(str(case.root / "tree.py")):
+    for pid in python_processes(marker):  # the script and its children: a crash, an OOM kill
         kill(pid)
     job = case.finish(name)
     outcome = Outcome()
@@ -307,11 +306,7 @@ time.sleep(float(sys.argv[1]))
 @scenario("FIFO as the exit message and in outputs", "10")
 def fifo_message(root: Path) -> Outcome:
     case = Case(root)
-    case.producer.write_text(FIFO)
-    name = unique("fifo")
-    request = case.request(name, StoppingCondition={"MaxRuntimeInSeconds": 30})
-    request["AppSpecification"]["ContainerArguments"] = ["0"]
-    case.backend.create_processing_job(**request)
+    name = case.start_script(FIFO, ["0"], "fifo", StoppingCondition={"MaxRuntimeInSeconds": 30})
     job = case.finish(name, timeout=20)
     result = judge(case, job, {"real.csv": b"real"}, expect=("Completed",))
     result.check(not job.get("ExitMessage"), f"ExitMessage {job.get('ExitMessage')!r}")
@@ -323,11 +318,7 @@ def fifo_message(root: Path) -> Outcome:
 @scenario("FIFO as the exit message, then a stop", "10")
 def fifo_then_stop(root: Path) -> Outcome:
     case = Case(root)
-    case.producer.write_text(FIFO)
-    name = unique("fifostop")
-    request = case.request(name)
-    request["AppSpecification"]["ContainerArguments"] = ["600"]
-    case.backend.create_processing_job(**request)
+    name = case.start_script(FIFO, ["600"], "fifostop")
     wait_until(lambda: processes_with(str(case.producer)), 30)
     case.backend.stop_processing_job(ProcessingJobName=name)
     started = time.monotonic()

@@ -149,6 +149,15 @@ class Case:
             ]
         return request
 
+    def start_script(self, code: str, args: list[str], prefix: str, **extra: Any) -> str:
+        """Run ``code`` as the job (with the usual output to the destination) and ``args``; its name."""
+        self.producer.write_text(code)
+        name = unique(prefix)
+        request = self.request(name, **extra)
+        request["AppSpecification"]["ContainerArguments"] = args
+        self.backend.create_processing_job(**request)
+        return name
+
     def create(self, name: str, failpoint: str | None = None, **kwargs: Any) -> str:
         with env(**{FAILPOINT: failpoint}):
             self.backend.create_processing_job(**self.request(name, **kwargs))
@@ -251,6 +260,18 @@ def judge(
     left = leftovers(case)
     outcome.check(not left, f"scratch left: {left[:3]}")
     return outcome
+
+
+def python_processes(marker: str) -> list[int]:
+    """Live Python processes with ``marker`` on their command line (not the sandbox's sh, timeout...)."""
+    found = []
+    for pid in processes_with(marker):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().startswith("python"):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
 
 
 def kill(pid: int, sig: int = signal.SIGKILL) -> None:

@@ -172,7 +172,9 @@ def _local_target(uri: str) -> Any:
 
 
 def _check_local_data(uri: str, field: str, home: Any, output: bool) -> None:
-    """Local mode: an input must exist and not be a job store's; an output must be allowed there."""
+    """Local mode: an input is not a job store's (and, at the engine's create, exists); an output
+    must be allowed there. Before the engine's create (``home`` None: the seam validates before the
+    stager writes its generated files) a missing input is not an error yet."""
     from sagemaker_processing_provider.local import destinations
 
     path = _local_target(uri)
@@ -180,7 +182,7 @@ def _check_local_data(uri: str, field: str, home: Any, output: bool) -> None:
         return
     if output:
         problem = destinations.output_problem(path, home)
-    elif not path.exists():
+    elif home is not None and not path.exists():
         problem = f"{uri} does not exist on this machine (the local backend refuses it before the job exists)"
     else:
         problem = destinations.input_problem(path, home)
@@ -303,7 +305,7 @@ def validate_create_request(request: dict[str, Any], *, local: bool = True, home
     ``local`` also accepts ``file://`` URIs and absolute paths for data, and refuses what the local
     engine cannot honour (Pipe mode, DatasetDefinition, FeatureStoreOutput, VPC settings, an image
     without a local runtime) or would only fail on later; ``home``, the job store, is never a
-    destination.
+    destination, and given (the engine's own create) every local input must exist.
     """
     validate_shape(request)
     check_model_limits(request, input_shape(), "", local=local)

@@ -95,13 +95,11 @@ def _allows(st: os.stat_result, uid: int, gid: int, want: int) -> bool:
 
 def needed_paths(home: Path, shims: Path) -> list[tuple[Path, int]]:
     """What a job reaches outside its /opt/ml: the runtime's Python (and its libraries), the package, the shims."""
-    from sagemaker_processing_provider.local import job
-
     libs = Path(os.__file__).parent
     return [
         (Path(sys.executable), os.R_OK | os.X_OK),
         (libs, os.R_OK | os.X_OK),
-        (Path(job.PACKAGE_ROOT), os.R_OK | os.X_OK),
+        (Path(__file__).resolve().parents[2], os.R_OK | os.X_OK),
         (shims, os.R_OK | os.X_OK),
         (home, os.X_OK),
     ]

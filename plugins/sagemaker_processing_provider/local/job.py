@@ -13,15 +13,11 @@ import contextlib
 import os
 import threading
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from sagemaker_processing_provider.local import failpoints, identity, runtimes
 from sagemaker_processing_provider.local.store import JobStore, pid_record, read_json_quiet, write_json_atomic
 
-if TYPE_CHECKING:
-    from sagemaker_processing_provider.local.hosts import Host
-
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 KEEP_ENGINE_VARS = frozenset({"SM_PROCESSING_SPARK_MASTER", "SM_PROCESSING_OPT_ML"})
 DROP_PREFIXES = ("SM_PROCESSING_", "AIRFLOW_", "AIRFLOW__", "_AIRFLOW")
 
@@ -40,7 +36,7 @@ class Job:
         self.log_lock = threading.Lock()
         self.log: IO[bytes] = open(job_dir / "output.log", "ab", buffering=0)  # noqa: SIM115
         self.lost_log_bytes = 0  # log writes that failed (a full disk): the job goes on
-        self.started: list[Host] = []  # hosts launched, killed if the runner itself fails
+        self.started: list[Any] = []  # hosts.Host launched, killed if the runner itself fails
         self.exited = threading.Event()  # set whenever a host process ends: no polling latency
         self.finalized = False  # this runner wrote the final state itself (at the publish decision)
 
