@@ -18,15 +18,14 @@ from __future__ import annotations
 import os
 import pwd
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 JOB_USER_ENV = "SM_PROCESSING_JOB_USER"
 NOBODY = 65534
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """``uid`` (drop to uid/gid), ``userns`` (the runner's user without host capabilities) or ``none``."""
 
     kind: str

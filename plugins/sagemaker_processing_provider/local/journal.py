@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from sagemaker_processing_provider.local import failpoints, safefs
-from sagemaker_processing_provider.local.transfer import parallel, upload_source
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +138,8 @@ def local_discard(out: dict[str, Any]) -> None:
 
 
 def s3_forward(out: dict[str, Any], s3: S3Factory, tick: Tick = None) -> None:
+    from sagemaker_processing_provider.local.transfer import parallel, upload_source
+
     client = s3()
 
     def one(rel: str) -> None:
@@ -152,6 +153,8 @@ def s3_forward(out: dict[str, Any], s3: S3Factory, tick: Tick = None) -> None:
 
 
 def s3_back(out: dict[str, Any], s3: S3Factory, uploaded: bool) -> None:
+    from sagemaker_processing_provider.local.transfer import upload_source
+
     bucket = out["bucket"]
     if uploaded:
         for key in out.get("created", []):

@@ -26,7 +26,6 @@ from sagemaker_processing_provider.local.store import (
     record_alive,
     write_reserved,
 )
-from sagemaker_processing_provider.local.transfer import lazy_s3_client
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +62,12 @@ def note(job_dir: Path, text: str) -> None:
         fh.write(f"[sm-processing] {text}\n".encode())
 
 
+def _s3_client() -> Any:
+    from sagemaker_processing_provider.local.transfer import lazy_s3_client  # only an S3 publish needs it
+
+    return lazy_s3_client()
+
+
 def settle(store: JobStore, name: str, reason: str) -> dict[str, Any]:
     """Final state for a job nobody runs any more; returns it. ``reason`` is the FailureReason if it fails."""
     with store.locked(name) as job_dir:
@@ -73,7 +78,7 @@ def settle(store: JobStore, name: str, reason: str) -> dict[str, Any]:
         killed = kill_hosts(job_dir)
         keep = status in ("Completed", "InProgress")  # a stop request (Stopping) always undoes
         try:
-            published = journal.settle(job_dir, keep, lazy_s3_client())
+            published = journal.settle(job_dir, keep, _s3_client())
         except Exception as exc:  # the journal stays: the next look tries again
             published = None
             reason = f"{reason}; undoing its unfinished publish failed ({exc}), retried at the next describe"

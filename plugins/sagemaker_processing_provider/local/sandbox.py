@@ -44,10 +44,9 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from sagemaker_processing_provider.local.identity import Identity
 
@@ -97,8 +96,7 @@ exit $?
 """
 
 
-@dataclass(frozen=True)
-class HostLaunch:
+class HostLaunch(NamedTuple):
     """What a host needs to start: its command, folders, environment, identity and limits."""
 
     argv: list[str]
