@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chaos_escapes  # noqa: E402,F401 (registers its cases)
+import chaos_requests  # noqa: E402,F401 (registers its cases)
 from chaos_scenarios import SCENARIOS, Scenario  # noqa: E402
 
 
