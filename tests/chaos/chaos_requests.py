@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -138,17 +139,22 @@ def _cli(home: Path, *args: str) -> tuple[int, str]:
             code = cli.main(["--home", str(home), *args])
         except SystemExit as exc:  # argparse
             code = int(exc.code or 0)
+        except Exception:  # what the command line would show: a traceback, exit 1
+            err.write(f"Traceback (most recent call last):\n{traceback.format_exc()}")
+            code = 1
     return code, err.getvalue()
 
 
 @scenario("bad requests and names, through sm-processing", "11, 14, 15, 16, 18, 19")
 def bad_requests(root: Path) -> Outcome:
     case = Case(root)
-    case.backend.store.ensure()
+    (case.backend.home / "jobs").mkdir(parents=True, exist_ok=True)
     outcome = Outcome()
     tries: list[tuple[str, str, list[str]]] = []
     for i, (what, field, request) in enumerate(_requests(case)):
         path = root / f"request-{i}.json"
+        if request is not None and request["ProcessingJobName"] == "bad-request":
+            request["ProcessingJobName"] = f"bad-request-{i}"  # each judged alone, never "in use"
         path.write_text(json.dumps(request) if request is not None else "[1, 2]")
         tries.append((what, field, ["run", str(path)]))
     for verb in ("describe", "logs", "stop"):
