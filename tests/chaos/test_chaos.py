@@ -9,8 +9,9 @@ a killed runner left the job InProgress with hidden scratch (item 1, 12), a stop
 Completed with 5,500 user bytes replaced (2), shared publishes failed (3), the full store failed every
 describe (4), jobs saw each other and the store (5), a forged Completed stood (6), outputs went into
 another job's folder, /etc and ~/.ssh (7, 8), a symlinked output folder published a host file (9), a
-FIFO message left the job InProgress/Stopping (10), 35 bad requests were not all refused cleanly
-(11, 14-16, 19), case variants of one name all got created (15), PATH broke the sandbox (17). The 8
+FIFO message left the job InProgress/Stopping (10), 11 of 19 bad requests were accepted or ended in
+a traceback and 12 bad names were looked up instead of refused (11, 14, 16, 19), `DUP` and case
+variants of one name were all created (15), PATH broke the sandbox (17). The 8
 others inject through failpoints that code did not have, and held trivially there.
 """
 
