@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from local_backend_support import make_request
 from sagemaker_processing_provider.api import client_errors
+from sagemaker_processing_provider.api.validation import validate_create_request
 
 
 def s3_input(name: str, local: str, uri: str = "s3://bucket/in", **extra: Any) -> dict[str, Any]:
@@ -180,3 +182,88 @@ def test_unknown_image_names_the_image_and_the_fix(backend, home):
     message = str(info.value)
     assert "my-registry.io/team/custom:1" in message and "SM_PROCESSING_IMAGE_MAP" in message
     assert _no_jobs(home)
+
+
+def _victim(folder: Path, name: str) -> None:
+    """A job folder (as a store writes it) for a name-traversal attempt to find."""
+    job = folder / "jobs" / name
+    job.mkdir(parents=True)
+    (job / "request.json").write_text(json.dumps(make_request(name)))
+    (job / "state.json").write_text(json.dumps({"ProcessingJobStatus": "Completed", "CreationTime": "2024"}))
+    (job / "output.log").write_text("the victim's log\n")
+
+
+BAD_NAMES = ["../../other-store/jobs/victim", "../victim", "a/b", "..", ".", "", "x" * 64, "bad_name", 7]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=[repr(n) for n in BAD_NAMES])
+def test_names_are_validated_on_every_call(backend, home, name):
+    """Item 11: on main, describe/logs/stop took '../../other-store/jobs/victim' as a path and read
+    another store's job; now every call refuses a name SageMaker would refuse, naming the field."""
+    _victim(home.parent / "other-store", "victim")
+    calls = {
+        "describe": lambda: backend.describe_processing_job(ProcessingJobName=name),
+        "stop": lambda: backend.stop_processing_job(ProcessingJobName=name),
+        "logs": lambda: backend.get_log_events(ProcessingJobName=name),
+        "folder": lambda: backend.job_folder(name),
+    }
+    for call in calls.values():
+        with pytest.raises(client_errors.ValidationException) as info:
+            call()
+        assert info.value.field == "ProcessingJobName"
+    assert (home.parent / "other-store/jobs/victim/state.json").read_text().count("Completed") == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"StartFromOffset": -1}, "StartFromOffset"), ({"StartFromOffset": True}, "StartFromOffset")],
+)
+def test_log_offsets_are_validated(backend, kwargs, field):
+    with pytest.raises(client_errors.ValidationException) as info:
+        backend.get_log_events(ProcessingJobName="any-job", **kwargs)
+    assert info.value.field == field
+
+
+def test_list_filters_are_validated(backend):
+    """``MaxResults=True`` passed botocore's check (a bool is an int) and sliced the list by True."""
+    with pytest.raises(client_errors.ValidationException, match="MaxResults"):
+        backend.list_processing_jobs(MaxResults=True)
+    with pytest.raises(ParamValidationError, match="SortOrder"):
+        backend.list_processing_jobs(SortOrder=3)
+
+
+def _s3_request(**changes: Any) -> dict[str, Any]:
+    request = make_request(
+        "aws-job",
+        ProcessingInputs=[s3_input("a", "/opt/ml/processing/in"), s3_input("b", "/opt/ml/processing/in/b")],
+        ProcessingOutputConfig={"Outputs": [s3_output("o", "/opt/ml/processing/out", "s3://bucket/a/../o")]},
+    )
+    request.update(changes)
+    return request
+
+
+def test_aws_mode_keeps_the_service_rules_only():
+    """The AWS backend validates with ``local=False``: what S3/SageMaker accept stays accepted
+    (nested LocalPaths, '..' in a key, any image, an AppManaged input without LocalPath) while what
+    no backend can run is refused (a missing LocalPath, NUL characters, true as a number)."""
+    request = _s3_request()
+    request["AppSpecification"]["ImageUri"] = "123.dkr.ecr.us-east-1.amazonaws.com/mine:1"
+    request["ProcessingInputs"].append(
+        {"InputName": "m", "AppManaged": True, "S3Input": {"S3Uri": "s3://b/m", "S3DataType": "S3Prefix"}}
+    )
+    validate_create_request(request, local=False)
+    refused = {
+        "ProcessingInputs[0].S3Input.LocalPath": lambda r: r["ProcessingInputs"][0]["S3Input"].pop(
+            "LocalPath"
+        ),
+        "Environment": lambda r: r.update(Environment={"A": "x\0y"}),
+        "InstanceCount": lambda r: r["ProcessingResources"]["ClusterConfig"].update(InstanceCount=True),
+    }
+    for field, change in refused.items():
+        bad = _s3_request()
+        change(bad)
+        with pytest.raises(client_errors.ValidationException) as info:
+            validate_create_request(bad, local=False)
+        assert field in str(info.value)
+    with pytest.raises(client_errors.ValidationException, match="inside"):
+        validate_create_request(_s3_request(), local=True)

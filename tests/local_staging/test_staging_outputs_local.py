@@ -139,3 +139,46 @@ def test_continuous_to_local_folder(tmp_path: Path) -> None:
     uploader.finish(success=False)  # Continuous outputs are synced even when the job failed
     assert tree(dest) == {"app.log": b"started\nfailed\n"}
     assert [p.name for p in dest.iterdir()] == ["app.log"]  # no temp files left beside it
+
+
+def _publish_at_once(mls: list[Path], dest: Path) -> list[BaseException]:
+    """Every host folder published into ``dest`` by its own uploader, all released at one instant."""
+    import threading
+
+    barrier = threading.Barrier(len(mls))
+    errors: list[BaseException] = []
+
+    def publish(j: int) -> None:
+        uploader = OutputUploader([output(str(dest))], [mls[j]], f"job-{j}")
+        barrier.wait()
+        try:
+            uploader.finish(success=True)
+        except BaseException as exc:  # collected and asserted by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publish, args=(j,)) for j in range(len(mls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_concurrent_publishes_into_one_new_destination_never_fail_each_other(tmp_path: Path) -> None:
+    """Item 3: ten jobs publishing into one new folder at the same instant all succeed (on main, the
+    check-then-rename made the losers fail with "Directory not empty" / "No such file")."""
+    jobs = 10
+    for round_ in range(4):
+        dest = tmp_path / f"shared-{round_}"
+        mls = []
+        for j in range(jobs):
+            ml = tmp_path / f"r{round_}-job{j}/algo-1"
+            for i in range(20):
+                write(ml, f"job{j}-{i}.csv", f"{j}-{i}")
+            write(ml, "common.csv", f"from {j}")
+            mls.append(ml)
+        assert _publish_at_once(mls, dest) == []
+        published = tree(dest)
+        assert {f"job{j}-{i}.csv" for j in range(jobs) for i in range(20)} <= set(published)
+        assert published["common.csv"] in {f"from {j}".encode() for j in range(jobs)}  # last writer wins
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no scratch

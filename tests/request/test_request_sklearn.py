@@ -173,6 +173,7 @@ def test_s3_code_is_used_as_is(local_stager, script):
         ({"framework_version": None}, "framework_version"),
         ({"framework_version": "9.9"}, "framework_version"),
         ({"instance_type": "ml.p3.2xlarge"}, "instance_type"),
+        ({"instance_type": "m5.huge"}, "instance_type"),
         ({"region": "xx-nowhere-1"}, "region"),
         ({"role": "MySageMakerRole"}, "role"),
         ({"job_name": "bad_name"}, "job_name"),

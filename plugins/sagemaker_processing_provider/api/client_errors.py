@@ -15,9 +15,16 @@ class SageMakerClientError(ClientError):
     """A ClientError raised by the local backend, shaped like AWS's."""
 
     code = "ValidationException"
+    http_status = 400
 
     def __init__(self, message: str, operation: str, field: str | None = None) -> None:
-        super().__init__({"Error": {"Code": self.code, "Message": message}}, operation)
+        super().__init__(
+            {
+                "Error": {"Code": self.code, "Message": message},
+                "ResponseMetadata": {"HTTPStatusCode": self.http_status},
+            },
+            operation,
+        )
         self.field = field
 
 
@@ -33,3 +40,10 @@ class ResourceInUse(SageMakerClientError):
     """A job of that name already exists (AWS: ResourceInUse)."""
 
     code = "ResourceInUse"
+
+
+class InternalFailure(SageMakerClientError):
+    """The job store could not answer for one job (e.g. its files are unreadable); AWS's 500 error."""
+
+    code = "InternalFailure"
+    http_status = 500

@@ -5,9 +5,12 @@ validates before it uploads anything (``local=False``: the service's own rules o
 URIs, no check of local runtimes). Two passes, as AWS does: botocore's client-side check of the ``sagemaker`` service model's input shape
 (types, required members, minimums: ``ParamValidationError`` exactly as boto3 raises it), then the
 server-side rules botocore leaves to SageMaker (maximums, enums, patterns from the same model, plus the
-documented Processing rules), raised as ``ValidationException`` naming the field path. Features the
-local backend cannot honour (Pipe mode, DatasetDefinition, FeatureStoreOutput) are rejected here too,
-with a message that says so.
+documented Processing rules; no NUL character anywhere, no ``true`` for a number), raised as
+``ValidationException`` naming the field path. Features the local backend cannot honour (Pipe mode,
+DatasetDefinition, FeatureStoreOutput) are rejected here too, with a message that says so, and so is
+what it would only fail on later: an image without a local runtime, nested LocalPaths, ``.``/``..`` in
+an S3 key, a ``file://`` input that does not exist, a local output into a system folder or a job store
+(``local/destinations.py``). A job name is checked the same way on every call that takes one.
 """
 
 from __future__ import annotations
@@ -47,6 +50,18 @@ def _fail(message: str, field: str, operation: str = OPERATION) -> None:
     raise client_errors.ValidationException(f"1 validation error detected: {message}", operation, field=field)
 
 
+def check_job_name(name: Any, operation: str) -> str:
+    """A ProcessingJobName as SageMaker accepts it (so never a path: no ``/``, ``.`` or ``..``)."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        _fail(
+            f"Value {name!r} at 'processingJobName' failed to satisfy constraint: Member must satisfy "
+            "regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+            "ProcessingJobName",
+            operation,
+        )
+    return name
+
+
 @cache
 def _pattern(pattern: str) -> re.Pattern[str] | None:
     pattern = pattern.replace(r"\p{L}\p{Z}\p{N}", r"\w\s")  # Java's Unicode classes (Tags)
@@ -58,6 +73,18 @@ def _pattern(pattern: str) -> re.Pattern[str] | None:
 
 def _check_scalar(value: Any, shape: Any, path: str, operation: str, local: bool = True) -> None:
     meta = shape.metadata
+    if shape.type_name in ("integer", "long") and isinstance(value, bool):
+        _fail(
+            f"Value '{value}' at '{path}' failed to satisfy constraint: Member must be a number",
+            path,
+            operation,
+        )
+    if isinstance(value, str) and "\0" in value:
+        _fail(
+            f"Value at '{path}' failed to satisfy constraint: Member must not contain NUL characters",
+            path,
+            operation,
+        )
     if "enum" in meta and value not in meta["enum"]:
         _fail(
             f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value "
@@ -99,13 +126,15 @@ def check_model_limits(
         if "max" in shape.metadata and len(value) > shape.metadata["max"]:
             _fail(f"'{path}' must have at most {shape.metadata['max']} entries", path, operation)
         for key, item in value.items():
-            check_model_limits(key, shape.key, f"{path}.key({key})", operation, local)
+            check_model_limits(key, shape.key, f"{path}.key({key!r})", operation, local)
             check_model_limits(item, shape.value, f"{path}.{key}", operation, local)
     else:
         _check_scalar(value, shape, path, operation, local)
 
 
-def _check_local_path(local_path: str, field: str) -> None:
+def _check_local_path(local_path: Any, field: str) -> None:
+    if not isinstance(local_path, str) or not local_path:
+        _fail(f"{field} is required: the folder under {PROCESSING_ROOT} where the job finds the data", field)
     normal = re.sub(r"/+", "/", local_path)
     if not normal.startswith(PROCESSING_ROOT) or normal.rstrip("/") == PROCESSING_ROOT.rstrip("/"):
         _fail(f"{field} '{local_path}' must be a path under {PROCESSING_ROOT}", field)
@@ -113,12 +142,16 @@ def _check_local_path(local_path: str, field: str) -> None:
         _fail(f"{field} '{local_path}' must not contain '.' or '..' segments", field)
 
 
-def _check_uri(uri: str, field: str, local: bool) -> None:
+def _check_uri(uri: Any, field: str, local: bool) -> None:
+    if not isinstance(uri, str) or not uri:
+        _fail(f"{field} is required", field)
     if not local:
         return  # the model's S3Uri pattern (s3:// or https://) was checked with the shapes
     if uri.startswith("s3://"):
         if not re.fullmatch(r"s3://[^/]+(/.*)?", uri):
             _fail(f"{field} '{uri}' must be s3://bucket[/key]", field)
+        if any(part in (".", "..") for part in uri[5:].split("/")[1:]):
+            _fail(f"{field} '{uri}': an S3 key with '.' or '..' segments cannot map to a local folder", field)
     elif uri.startswith("file://"):
         if not uri[len("file://") :].startswith("/"):
             _fail(f"{field} '{uri}' must be file:///absolute/path", field)
@@ -129,12 +162,40 @@ def _check_uri(uri: str, field: str, local: bool) -> None:
         )
 
 
+def _local_target(uri: str) -> Any:
+    """The local path a file:// or absolute URI names, or None for s3://."""
+    from sagemaker_processing_provider.local.transfer import parse_uri
+
+    if uri.startswith("s3://"):
+        return None
+    return parse_uri(uri, "-")
+
+
+def _check_local_data(uri: str, field: str, home: Any, output: bool) -> None:
+    """Local mode: an input is not a job store's (and, at the engine's create, exists); an output
+    must be allowed there. Before the engine's create (``home`` None: the seam validates before the
+    stager writes its generated files) a missing input is not an error yet."""
+    from sagemaker_processing_provider.local import destinations
+
+    path = _local_target(uri)
+    if path is None:
+        return
+    if output:
+        problem = destinations.output_problem(path, home)
+    elif home is not None and not path.exists():
+        problem = f"{uri} does not exist on this machine (the local backend refuses it before the job exists)"
+    else:
+        problem = destinations.input_problem(path, home)
+    if problem:
+        _fail(f"{field}: {problem}", field)
+
+
 def _unsupported(field: str, what: str, local: bool) -> None:
     if local:
         _fail(f"{field}: the local backend does not support {what}; it runs on AWS SageMaker only", field)
 
 
-def _check_inputs(inputs: list[dict[str, Any]], seen_paths: dict[str, str], local: bool) -> None:
+def _check_inputs(inputs: list[dict[str, Any]], seen_paths: dict[str, str], local: bool, home: Any) -> None:
     names: set[str] = set()
     for i, item in enumerate(inputs):
         base = f"ProcessingInputs[{i}]"
@@ -152,16 +213,20 @@ def _check_inputs(inputs: list[dict[str, Any]], seen_paths: dict[str, str], loca
             _fail(f"{base} must have S3Input (or DatasetDefinition)", base)
         if item.get("AppManaged"):
             _unsupported(f"{base}.AppManaged", "AppManaged inputs", local)
-        _check_local_path(s3["LocalPath"], f"{base}.S3Input.LocalPath")
-        _check_uri(s3["S3Uri"], f"{base}.S3Input.S3Uri", local)
+        _check_uri(s3.get("S3Uri"), f"{base}.S3Input.S3Uri", local)
+        if item.get("AppManaged") and "LocalPath" not in s3:
+            continue  # AWS: an app-managed channel may leave LocalPath out (locally refused above)
+        _check_local_path(s3.get("LocalPath"), f"{base}.S3Input.LocalPath")
         if s3.get("S3CompressionType", "None") == "Gzip" and s3.get("S3InputMode") != "Pipe":
             _fail(f"{base}.S3Input.S3CompressionType Gzip is only allowed with S3InputMode Pipe", base)
         if s3.get("S3InputMode") == "Pipe":
             _unsupported(f"{base}.S3Input.S3InputMode", "Pipe mode (use File)", local)
-        _unique_path(s3["LocalPath"], f"{base}.S3Input.LocalPath", seen_paths)
+        _unique_path(s3["LocalPath"], f"{base}.S3Input.LocalPath", seen_paths, local)
+        if local:
+            _check_local_data(s3["S3Uri"], f"{base}.S3Input.S3Uri", home, output=False)
 
 
-def _check_outputs(outputs: list[dict[str, Any]], seen_paths: dict[str, str], local: bool) -> None:
+def _check_outputs(outputs: list[dict[str, Any]], seen_paths: dict[str, str], local: bool, home: Any) -> None:
     names: set[str] = set()
     for i, item in enumerate(outputs):
         base = f"ProcessingOutputConfig.Outputs[{i}]"
@@ -180,49 +245,68 @@ def _check_outputs(outputs: list[dict[str, Any]], seen_paths: dict[str, str], lo
         s3 = item.get("S3Output")
         if not s3:
             _fail(f"{base} must have S3Output (or FeatureStoreOutput)", base)
-        _check_local_path(s3["LocalPath"], f"{base}.S3Output.LocalPath")
-        _check_uri(s3["S3Uri"], f"{base}.S3Output.S3Uri", local)
-        _unique_path(s3["LocalPath"], f"{base}.S3Output.LocalPath", seen_paths)
+        _check_uri(s3.get("S3Uri"), f"{base}.S3Output.S3Uri", local)
+        if item.get("AppManaged") and "LocalPath" not in s3:
+            continue  # AWS: an app-managed channel may leave LocalPath out (locally refused above)
+        _check_local_path(s3.get("LocalPath"), f"{base}.S3Output.LocalPath")
+        _unique_path(s3["LocalPath"], f"{base}.S3Output.LocalPath", seen_paths, local)
+        if local:
+            _check_local_data(s3["S3Uri"], f"{base}.S3Output.S3Uri", home, output=True)
 
 
-def _unique_path(local_path: str, field: str, seen: dict[str, str]) -> None:
+def _unique_path(local_path: str, field: str, seen: dict[str, str], local: bool) -> None:
+    """LocalPaths are unique; locally none is inside another (one job's data would land in another's)."""
     key = re.sub(r"/+", "/", local_path).rstrip("/")
     if key in seen:
         _fail(f"{field} '{local_path}' is also used by {seen[key]}; LocalPaths must be unique", field)
+    if local:
+        for other, other_field in seen.items():
+            if key.startswith(other + "/") or other.startswith(key + "/"):
+                inner, outer = (field, other_field) if key.startswith(other + "/") else (other_field, field)
+                _fail(f"{field} '{local_path}': the LocalPath of {inner} is inside that of {outer}", field)
     seen[key] = field
 
 
-def check_processing_rules(request: dict[str, Any], local: bool = True) -> None:
-    """SageMaker's Processing rules that the service model cannot express."""
-    name = request["ProcessingJobName"]
-    if not NAME_RE.fullmatch(name):
-        _fail(
-            f"Value '{name}' at 'processingJobName' failed to satisfy constraint: Member must satisfy "
-            "regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-            "ProcessingJobName",
-        )
+def check_processing_rules(request: dict[str, Any], local: bool = True, home: Any = None) -> None:
+    """SageMaker's Processing rules that the service model cannot express (and, ``local``, ours)."""
+    check_job_name(request["ProcessingJobName"], OPERATION)
+    app = request["AppSpecification"]
+    if not app.get("ImageUri"):
+        _fail("AppSpecification.ImageUri must not be empty", "AppSpecification.ImageUri")
+    if local:
+        _check_image(app["ImageUri"])
     seen: dict[str, str] = {}
-    _check_inputs(request.get("ProcessingInputs", []), seen, local)
-    _check_outputs(request.get("ProcessingOutputConfig", {}).get("Outputs", []), seen, local)
+    _check_inputs(request.get("ProcessingInputs", []), seen, local, home)
+    _check_outputs(request.get("ProcessingOutputConfig", {}).get("Outputs", []), seen, local, home)
     cluster = request["ProcessingResources"]["ClusterConfig"]
     if "InstancePreferences" in cluster:
         _unsupported("ProcessingResources.ClusterConfig.InstancePreferences", "InstancePreferences", local)
     if "InstanceCount" not in cluster:
         _fail("ProcessingResources.ClusterConfig.InstanceCount is required", "ProcessingResources")
-    app = request["AppSpecification"]
-    if not app.get("ImageUri"):
-        _fail("AppSpecification.ImageUri must not be empty", "AppSpecification.ImageUri")
     network = request.get("NetworkConfig", {})
     if network.get("VpcConfig"):
         _unsupported("NetworkConfig.VpcConfig", "VPC configuration", local)
 
 
-def validate_create_request(request: dict[str, Any], *, local: bool = True) -> None:
+def _check_image(image: str) -> None:
+    """The image must map to a local runtime (``local/runtimes.py``)."""
+    from sagemaker_processing_provider.errors import UnsupportedImageError
+    from sagemaker_processing_provider.local import runtimes
+
+    try:
+        runtimes.resolve(image)
+    except UnsupportedImageError as exc:
+        _fail(f"AppSpecification.ImageUri: {exc}", "AppSpecification.ImageUri")
+
+
+def validate_create_request(request: dict[str, Any], *, local: bool = True, home: Any = None) -> None:
     """Raise ParamValidationError / ValidationException if AWS (or, ``local``, the local engine) would.
 
     ``local`` also accepts ``file://`` URIs and absolute paths for data, and refuses what the local
-    engine cannot honour (Pipe mode, DatasetDefinition, FeatureStoreOutput, VPC settings).
+    engine cannot honour (Pipe mode, DatasetDefinition, FeatureStoreOutput, VPC settings, an image
+    without a local runtime) or would only fail on later; ``home``, the job store, is never a
+    destination, and given (the engine's own create) every local input must exist.
     """
     validate_shape(request)
     check_model_limits(request, input_shape(), "", local=local)
-    check_processing_rules(request, local=local)
+    check_processing_rules(request, local=local, home=home)

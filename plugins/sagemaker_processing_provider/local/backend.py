@@ -2,38 +2,44 @@
 
 Same method names, keyword arguments, response shapes and errors as
 ``boto3.client("sagemaker")``, so callers switch backends without branching. State lives in the
-job store (store.py), so any process can describe or stop any job; a job whose runner died is
-reported ``Failed`` (and its leftover processes killed) by whoever looks at it next.
+job store (store.py), so any process can describe or stop any job. Every name is validated on every
+call (never a path). A job is created with its watchdog already started (watchdog.py), so no job
+exists without one; a job whose runner and watchdog are both gone is settled (reconcile.py) by
+whoever looks at it next. One unreadable job never stops ``list`` (it is listed ``Failed`` with the
+reason) or the describe of another.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sagemaker_processing_provider.api import client_errors
 from sagemaker_processing_provider.api.validation import (
+    check_job_name,
     check_model_limits,
     input_shape,
     validate_create_request,
 )
-from sagemaker_processing_provider.local import sandbox
+from sagemaker_processing_provider.local import failpoints, journal, reconcile, sandbox
 from sagemaker_processing_provider.local.store import (
     TERMINAL,
     JobStore,
+    UnreadableJob,
+    discard_tree,
     now_iso,
     pid_record,
     read_json,
-    record_alive,
     write_json_atomic,
 )
 
@@ -88,10 +94,17 @@ class LocalProcessingBackend:
 
     # -- create ---------------------------------------------------------------------------------
     def create_processing_job(self, **request: Any) -> dict[str, Any]:
-        """Validate, record the job, start its detached runner and return at once."""
-        validate_create_request(request)
-        _check_image(request)
+        """Validate, record the job with its watchdog started, and return at once."""
+        validate_create_request(request, local=True, home=self.home)
         name = request["ProcessingJobName"]
+        taken = self.store.taken(name) if self.store.jobs.is_dir() else None
+        if taken:
+            raise client_errors.ResourceInUse(
+                f"Job name must be unique within an AWS account and region, and a job with this name "
+                f"already exists ({taken})",
+                "CreateProcessingJob",
+                field="ProcessingJobName",
+            )
         arn = job_arn(name)
         created = now_iso()
         state = {
@@ -101,33 +114,54 @@ class LocalProcessingBackend:
             "CreationTime": created,
             "LastModifiedTime": created,
         }
-        job_dir = self.store.create(name, request, state)
-        self._start_runner(job_dir)
+        tmp = self.store.stage_new(name, request, state)
+        watchdog: subprocess.Popen[bytes] | None = None
+        try:
+            watchdog = self._start_watchdog(tmp, self.store.job_dir(name))
+            failpoints.hit("create-spawned")
+            job_dir = self.store.commit_new(tmp, name)
+        except BaseException:
+            if watchdog is not None and watchdog.stdin:
+                watchdog.stdin.close()  # no "go": the watchdog leaves without running anything
+            discard_tree(tmp)
+            raise
+        failpoints.hit("create-renamed")
+        assert watchdog.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            watchdog.stdin.write(b"go\n")
+            watchdog.stdin.close()
         log.info("Started local processing job %s (folder %s)", name, job_dir)
         return {"ProcessingJobArn": arn, **_meta()}
 
-    def _start_runner(self, job_dir: Path) -> None:
+    def _start_watchdog(self, tmp: Path, job_dir: Path) -> subprocess.Popen[bytes]:
+        """Start the job's watchdog (it forks the runner once the folder has its name)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         env["SM_PROCESSING_HOME"] = str(self.home)
         env[sandbox.PROBED_ENV] = sandbox.mode()  # probe once per caller, not once per job
-        with open(job_dir / "runner.log", "ab") as runner_log:
+        st = tmp.stat()  # the rename keeps (device, inode): how the watchdog knows its folder
+        folder_id = f"{st.st_dev}:{st.st_ino}"
+        module = "sagemaker_processing_provider.local.watchdog"
+        with open(tmp / "runner.log", "ab") as runner_log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "sagemaker_processing_provider.local.runner", str(job_dir)],
-                stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", module, str(tmp), str(job_dir), folder_id],
+                stdin=subprocess.PIPE,
                 stdout=runner_log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
             )
-        write_json_atomic(job_dir / "runner.pid", pid_record(proc.pid))
+        record = pid_record(proc.pid)
+        write_json_atomic(tmp / "runner.pid", {**record, "watchdog": record, "phase": "starting"})
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it: no zombie in long-lived callers
+        return proc
 
     # -- describe -------------------------------------------------------------------------------
     def describe_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803 (boto3 name)
-        name = ProcessingJobName
-        state = self._refresh(name, "DescribeProcessingJob")
-        request = self.store.read_request(name)
+        name = check_job_name(ProcessingJobName, "DescribeProcessingJob")
+        with self._answerable(name, "DescribeProcessingJob"):
+            state = self._refresh(name, "DescribeProcessingJob")
+            request = self.store.read_request(name)
         response = {k: v for k, v in request.items() if k != "Tags"}
         response.update(state)
         for field in TIME_FIELDS:
@@ -136,47 +170,48 @@ class LocalProcessingBackend:
         return {**response, **_meta()}
 
     def _refresh(self, name: str, operation: str) -> dict[str, Any]:
-        """The job's state; a job whose runner is gone is failed here, its leftover processes killed."""
+        """The job's state; a job whose runner and watchdog are gone is settled here (reconcile.py)."""
         state = self.store.read_state(name, operation)
-        if state["ProcessingJobStatus"] in TERMINAL or self._runner_alive(name, state):
+        job_dir = self.store.job_dir(name)
+        if state["ProcessingJobStatus"] in TERMINAL and not (job_dir / journal.JOURNAL).exists():
             return state
-        with self.store.update(name, operation) as state:
-            if state["ProcessingJobStatus"] not in TERMINAL and not self._runner_alive(name, state):
-                killed = self._kill_leftover_hosts(name)
-                runner = self.store.read_pid(self.store.job_dir(name) / "runner.pid") or {}
-                state["ProcessingJobStatus"] = "Failed"
-                state["FailureReason"] = (
-                    f"InternalServerError: the local runner (pid {runner.get('pid', '?')}) exited before "
-                    f"the job finished (killed, or the machine restarted); {killed} host process group(s) "
-                    "were terminated. See the job's output.log and runner.log."
-                )
-                state["ProcessingEndTime"] = now_iso()
-                log.warning("Processing job %s: %s", name, state["FailureReason"])
-            return dict(state)
+        if not self._owner_gone(job_dir, state):
+            return state
+        cause = reconcile.runner_cause(
+            job_dir, "and its watchdog are gone (killed, or the machine restarted)"
+        )
+        try:
+            return reconcile.settle(self.store, name, cause)
+        except OSError as exc:  # e.g. a full disk: answer with what is true now, persist next time
+            log.warning("Processing job %s: could not record its final state: %s", name, exc)
+            return {
+                **state,
+                "ProcessingJobStatus": "Failed",
+                "FailureReason": f"{cause} (not recorded: {exc})",
+            }
 
-    def _runner_alive(self, name: str, state: dict[str, Any]) -> bool:
-        record = self.store.read_pid(self.store.job_dir(name) / "runner.pid")
-        if record is None:
-            age = datetime.now(UTC) - datetime.fromisoformat(state["CreationTime"])
-            return age.total_seconds() < RUNNER_START_GRACE_SECONDS
-        return record_alive(record)
+    @contextlib.contextmanager
+    def _answerable(self, name: str, operation: str) -> Iterator[None]:
+        """A job the store cannot read is an AWS-shaped InternalFailure naming it, not a traceback."""
+        try:
+            yield
+        except UnreadableJob as exc:
+            where = self.store.job_dir(name)
+            raise client_errors.InternalFailure(
+                f"{exc}. See {where}", operation, field="ProcessingJobName"
+            ) from exc
 
-    def _kill_leftover_hosts(self, name: str) -> int:
-        killed = 0
-        for pid_file in sorted((self.store.job_dir(name) / "hosts").glob("algo-*/pid")):
-            record = self.store.read_pid(pid_file)
-            if record and record_alive(record):
-                try:
-                    os.killpg(int(record["pid"]), signal.SIGKILL)
-                    killed += 1
-                except ProcessLookupError:
-                    pass
-        return killed
+    def _owner_gone(self, job_dir: Path, state: dict[str, Any]) -> bool:
+        if (job_dir / "runner.pid").exists():
+            return reconcile.owner_gone(job_dir)
+        age = datetime.now(UTC) - datetime.fromisoformat(state["CreationTime"])
+        return age.total_seconds() >= RUNNER_START_GRACE_SECONDS  # a job of an older store
 
     # -- stop -----------------------------------------------------------------------------------
     def stop_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803
-        name = ProcessingJobName
-        self._refresh(name, "StopProcessingJob")
+        name = check_job_name(ProcessingJobName, "StopProcessingJob")
+        with self._answerable(name, "StopProcessingJob"):
+            self._refresh(name, "StopProcessingJob")
         with self.store.update(name, "StopProcessingJob") as state:
             status = state["ProcessingJobStatus"]
             if status in TERMINAL:
@@ -197,7 +232,7 @@ class LocalProcessingBackend:
         shape = input_shape("ListProcessingJobs")
         validate_parameters(kwargs, shape)
         check_model_limits(kwargs, shape, "", "ListProcessingJobs")
-        jobs = [self._summary(n) for n in self.store.names() if self.store.exists(n)]
+        jobs = [summary for n in self.store.names() if (summary := self._summary(n)) is not None]
         jobs = [j for j in jobs if _matches(j, kwargs)]
         key = {"Name": "ProcessingJobName", "Status": "ProcessingJobStatus"}.get(
             kwargs.get("SortBy", "CreationTime"), "CreationTime"
@@ -217,17 +252,40 @@ class LocalProcessingBackend:
             response["NextToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
         return {**response, **_meta()}
 
-    def _summary(self, name: str) -> dict[str, Any]:
-        state = self.store.read_state(name)
-        if state["ProcessingJobStatus"] not in TERMINAL:
+    def _summary(self, name: str) -> dict[str, Any] | None:
+        """A job's summary; an unreadable job is listed Failed with the reason, never fails the list."""
+        try:
             state = self._refresh(name, "ListProcessingJobs")
+        except client_errors.JobNotFound:
+            return None  # not a job (a half-made folder of an older store)
+        except (UnreadableJob, OSError) as exc:
+            log.warning("Listing processing jobs: %s", exc)
+            created = datetime.fromtimestamp(self.store.job_dir(name).stat().st_mtime, UTC).isoformat()
+            state = {
+                "ProcessingJobName": name,
+                "ProcessingJobArn": job_arn(name),
+                "ProcessingJobStatus": "Failed",
+                "FailureReason": f"InternalServerError: {exc}"[:1024],
+                "CreationTime": created,
+                "LastModifiedTime": created,
+            }
         return {k: state[k] for k in SUMMARY_FIELDS if state.get(k) is not None}
 
     # -- logs -----------------------------------------------------------------------------------
     def get_log_events(self, ProcessingJobName: str, StartFromOffset: int = 0) -> dict[str, Any]:  # noqa: N803
         """Whole log lines from a byte offset; pass ``nextOffset`` back to continue where you left off."""
-        name = ProcessingJobName
-        state = self.store.read_state(name, "GetLogEvents")
+        name = check_job_name(ProcessingJobName, "GetLogEvents")
+        if not isinstance(StartFromOffset, int) or isinstance(StartFromOffset, bool) or StartFromOffset < 0:
+            raise client_errors.ValidationException(
+                f"StartFromOffset must be a non-negative integer (a nextOffset), not {StartFromOffset!r}",
+                "GetLogEvents",
+                field="StartFromOffset",
+            )
+        try:
+            state = self.store.read_state(name, "GetLogEvents")
+        except UnreadableJob as exc:
+            state = {"ProcessingJobStatus": "Failed"}  # its log is still worth reading
+            log.warning("%s", exc)
         with open(self.store.job_dir(name) / "output.log", "rb") as fh:
             fh.seek(StartFromOffset)
             data = fh.read()
@@ -259,7 +317,7 @@ class LocalProcessingBackend:
 
     def _name_of(self, arn: str, operation: str) -> str:
         """The job of a processing-job ARN (ARNs carry the name in lower case)."""
-        name = arn.rsplit("processing-job/", 1)[-1]
+        name = check_job_name(arn.rsplit("processing-job/", 1)[-1], operation)
         if not self.store.exists(name):
             name = next((n for n in self.store.names() if n.lower() == name), name)
         self.store.read_state(name, operation)  # JobNotFound for an unknown job
@@ -267,20 +325,7 @@ class LocalProcessingBackend:
 
     def job_folder(self, name: str) -> Path:
         """Where the job's files live (for links and humans)."""
-        return self.store.job_dir(name)
-
-
-def _check_image(request: dict[str, Any]) -> None:
-    """The image must map to a local runtime (``local/runtimes.py``); refused before any job exists."""
-    from sagemaker_processing_provider.errors import UnsupportedImageError
-    from sagemaker_processing_provider.local import runtimes
-
-    try:
-        runtimes.resolve(request["AppSpecification"]["ImageUri"])
-    except UnsupportedImageError as exc:
-        raise client_errors.ValidationException(
-            f"AppSpecification.ImageUri: {exc}", "CreateProcessingJob", field="AppSpecification.ImageUri"
-        ) from exc
+        return self.store.job_dir(check_job_name(name, "DescribeProcessingJob"))
 
 
 def _matches(job: dict[str, Any], kwargs: dict[str, Any]) -> bool:

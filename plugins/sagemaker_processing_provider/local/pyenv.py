@@ -162,8 +162,9 @@ def record(folder: str, state: str = PYTHONPATH_FILE) -> None:
     os.replace(tmp, state)
 
 
-def install(pip_args: list[str]) -> int:
-    home = os.path.expanduser(os.environ.get("SM_PROCESSING_HOME") or "~/.sm-processing")
+def install(pip_args: list[str], home: str | None = None) -> int:
+    """``home``: the job store, given by the runtime's shim (jobs get no ``SM_PROCESSING_HOME``)."""
+    home = os.path.expanduser(home or os.environ.get("SM_PROCESSING_HOME") or "~/.sm-processing")
     try:
         folder, pins, cached = ensure(uv_args(pip_args), home)
         record(folder)
@@ -180,11 +181,17 @@ def install(pip_args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    home = None
+    if args[:1] == ["--home"] and len(args) > 1:
+        home, args = args[1], args[2:]
     if not args or args[0] != "pip":
-        print("usage: python -m sagemaker_processing_provider.local.pyenv pip install ...", file=sys.stderr)
+        print(
+            "usage: python -m sagemaker_processing_provider.local.pyenv [--home DIR] pip install ...",
+            file=sys.stderr,
+        )
         return 2
     if args[1:2] == ["install"]:
-        return install(args[2:])
+        return install(args[2:], home)
     if args[1:2] == ["uninstall"]:
         print("ERROR: pip uninstall would change the project's environment; not done", file=sys.stderr)
         return 1

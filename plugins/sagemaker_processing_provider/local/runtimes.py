@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -117,11 +118,14 @@ fi
 """
 
 
-def _shim_text(python: str, args: str) -> str:
+def _shim_text(python: str, args: str, home: Path) -> str:
+    """The shim; ``pip`` learns the store's folder from its command line, not from the job's env."""
+    pip = PIP.replace(" pip", f" --home {shlex.quote(str(home))} pip")
+    args = pip if args == PIP else args
     lines = ["#!/bin/sh", _OVERLAYS.rstrip()]
     if args == PYTHON:  # `python3 -m pip ...` is pip too
         lines.append(
-            f'if [ "${{1:-}}" = -m ] && [ "${{2:-}}" = pip ]; then shift 2; exec "{python}" {PIP} "$@"; fi'
+            f'if [ "${{1:-}}" = -m ] && [ "${{2:-}}" = pip ]; then shift 2; exec "{python}" {pip} "$@"; fi'
         )
     tail = f" {args}" if args else ""
     lines.append(f'exec "{python}"{tail} "$@"')
@@ -135,7 +139,7 @@ def shim_dir(runtime: Runtime, home: Path, python: str | None = None) -> Path:
     bin_dir.mkdir(parents=True, exist_ok=True)
     for command, args in runtime.shims.items():
         path = bin_dir / command
-        text = _shim_text(python, args)
+        text = _shim_text(python, args, home)
         try:
             if path.read_text() == text:
                 continue

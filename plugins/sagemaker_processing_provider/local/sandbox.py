@@ -1,15 +1,25 @@
-"""Run one "host" so that a script with hard-coded ``/opt/ml/...`` paths sees its own host folder.
+"""Run one "host" so that a script with hard-coded ``/opt/ml/...`` paths sees its own host folder,
+and only that: nothing of the job store, no other job, no power over this machine.
 
 Mode ``namespace`` (default on Linux when ``unshare`` works: bare metal, VMs, CI runners, and
 containers that allow user namespaces or run privileged): each host runs in its own mount + PID
 namespace (``unshare --mount --propagation private --pid --fork --kill-child --mount-proc``, plus
-``--user --map-root-user`` when not root). Inside, ``hosts/algo-N/ml`` is bind-mounted on
-``/opt/ml``; the rest of ``/opt`` is untouched (Java or Python may live there). If ``/opt/ml`` does
-not exist and cannot be created, ``/opt`` is replaced *inside the namespace only* by a tmpfs into which
-every original entry of ``/opt`` is bind-mounted back, plus an ``ml`` mount point. Two jobs (and two
-hosts of one job) therefore never see each other's files, and when the host's first process exits or
-the host is killed, the kernel kills everything left in its PID namespace, even daemonised
-grandchildren.
+``--user --map-root-user`` when not root). Inside, ``hosts/algo-N/ml`` is bind-mounted on ``/opt/ml``;
+the rest of ``/opt`` is untouched (Java or Python may live there). If ``/opt/ml`` does not exist and
+cannot be created, ``/opt`` is replaced *inside the namespace only* by a tmpfs into which every
+original entry of ``/opt`` is bind-mounted back, plus an ``ml`` mount point. Then the store's
+``jobs/`` folder is covered by an empty tmpfs (every job's request, state, logs and ``/opt/ml``
+disappear), with only this host's working directory mounted back at its path. Last, the runner's
+power is dropped (``identity.py``: an unprivileged uid, or ``unshare --user`` into a user namespace
+of its own, where the mounts above are locked and cannot be removed) and ``launch.py`` takes the
+job's environment from a file descriptor and execs the command: every program before it runs with
+the runner's environment, never the job's ``PATH`` or ``LD_PRELOAD``.
+
+Life and death: the runner starts each host through ``setpriv --pdeathsig KILL``, and ``unshare
+--kill-child`` kills the namespace's first process when ``unshare`` dies, so the kernel kills every
+process of the host (daemonised grandchildren too) when the runner dies, however it dies. With
+``MaxRuntimeInSeconds``, ``timeout -s KILL`` inside the namespace ends the host a few seconds after the
+limit even when the runner is blocked.
 
 Mode ``shared`` (fallback when namespaces are unavailable, e.g. unprivileged Docker/Podman without
 user namespaces; force it with ``SM_PROCESSING_SANDBOX=shared``): under an exclusive lock
@@ -17,21 +27,28 @@ user namespaces; force it with ``SM_PROCESSING_SANDBOX=shared``): under an exclu
 host's files are moved into the real, empty ``/opt/ml`` and moved back when the host ends. A
 non-empty ``/opt/ml`` is never touched (the job fails with a clear error), and ``/opt/ml`` itself is
 never removed or replaced by a symlink, since namespace-mode jobs may be using it as a mount point.
-Processes that leave the host's process group (``setsid``) are not tracked in this mode.
+No isolation holds in this mode beyond a clean environment: the job runs as the runner's user and
+sees this machine's files (the job store too); processes that leave the host's process group
+(``setsid``) are not tracked.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
+
+from sagemaker_processing_provider.local.identity import Identity
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +56,14 @@ MODE_ENV = "SM_PROCESSING_SANDBOX"
 PROBED_ENV = "SM_PROCESSING_SANDBOX_PROBED"  # the creator's probe result, handed to its runners
 OPT_ML = Path("/opt/ml")
 SHARED_LOCK = Path("/tmp/sm-processing-opt-ml.lock")
+LAUNCHER = str(Path(__file__).with_name("launch.py"))
 
-# $1 host ml folder, $2 working directory, $3 stash for the real /opt (only used without /opt/ml).
-# The command runs as a child of sh (not exec'd): sh is PID 1 of the namespace and ignores the
-# SIGTERM the runner sends to the process group, while the command gets it and can clean up.
+# $1 host ml folder, $2 working directory, $3 stash for the real /opt (only used without /opt/ml),
+# $4 folder to hide (the store's jobs/, or ""), $5 seconds before the backstop kill (or ""); then the
+# launcher's argv. The command runs as a child of sh (not exec'd): sh is PID 1 of the namespace and
+# ignores the SIGTERM the runner sends to the process group, while the command gets it and can clean
+# up; when sh exits, the kernel kills whatever is left in the namespace. `mount -c --bind .` binds the
+# real working directory (the shell's cwd) after the tmpfs covered its path.
 _INSIDE = r"""
 set -e
 if [ -L /opt/ml ] || [ ! -d /opt/ml ]; then
@@ -61,12 +82,30 @@ if [ -L /opt/ml ] || [ ! -d /opt/ml ]; then
 fi
 mount --bind "$1" /opt/ml
 cd "$2"
-shift 3
+if [ -n "$4" ]; then
+  mount -t tmpfs -o mode=755,size=1m sm-store "$4"
+  mkdir -p "$2"
+  mount -c --bind . "$2"
+  cd "$2"
+fi
+backstop=$5
+shift 5
 set +e
-"$@"
-rc=$?
-exit $rc
+if [ -n "$backstop" ]; then timeout --foreground -s KILL "$backstop" "$@"; else "$@"; fi
+exit $?
 """
+
+
+class HostLaunch(NamedTuple):
+    """What a host needs to start: its command, folders, environment, identity and limits."""
+
+    argv: list[str]
+    ml: Path
+    work: Path
+    env: dict[str, str]
+    who: Identity
+    hide: Path | None = None  # the store's jobs/ folder, covered inside the namespace
+    backstop: float | None = None  # seconds after which the host is killed whatever the runner does
 
 
 def _unshare_prefix() -> list[str]:
@@ -74,6 +113,17 @@ def _unshare_prefix() -> list[str]:
     if os.geteuid() != 0:
         cmd += ["--user", "--map-root-user"]
     return cmd + ["--pid", "--fork", "--kill-child", "--mount-proc", "--"]
+
+
+def _death_prefix() -> list[str]:
+    """The host dies with the runner (the parent-death signal survives the exec of unshare)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+def _launcher(fd: int | None, who: Identity, argv: list[str]) -> list[str]:
+    fd_arg = "-" if fd is None else str(fd)
+    return [*who.prefix, sys.executable, "-I", "-S", LAUNCHER, fd_arg, who.launch_arg, "--", *argv]
 
 
 @cache
@@ -89,11 +139,10 @@ def mode() -> str:
         return "shared"
     if wanted not in ("auto", "namespace"):
         raise PrerequisiteError(f"{MODE_ENV} must be auto, namespace or shared, not {wanted!r}")
-    unshare = shutil.which("unshare")
     ok = False
-    if unshare:
-        probe = subprocess.run(
-            [*_unshare_prefix(), "true"],  # --mount-proc already needs the mount rights we use
+    if shutil.which("unshare"):
+        probe = subprocess.run(  # --mount-proc needs the mount rights we use; the launcher, a user namespace
+            [*_unshare_prefix(), *_launcher(None, Identity("userns", 0, 0), ["true"])],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=False,
@@ -108,7 +157,7 @@ def mode() -> str:
         )
     log.warning(
         "Mount namespaces are unavailable (unshare failed); falling back to the shared /opt/ml mode: "
-        "hosts and jobs on this machine run one at a time."
+        "hosts and jobs on this machine run one at a time, without isolation."
     )
     return "shared"
 
@@ -119,30 +168,66 @@ def ensure_opt_ml() -> None:
         OPT_ML.mkdir(exist_ok=True)
 
 
-def start(
-    argv: list[str], ml: Path, work: Path, env: dict[str, str], stdout: IO[bytes] | int
-) -> subprocess.Popen[bytes]:
+def _env_file(env: dict[str, str]) -> IO[bytes]:
+    """The job's environment in an anonymous memory file, handed over as a file descriptor."""
+    try:
+        handle = os.fdopen(os.memfd_create("sm-job-env"), "w+b")
+    except (AttributeError, OSError):
+        handle = tempfile.TemporaryFile()  # noqa: SIM115 (returned open; closed by the caller)
+    handle.write(b"\0".join(f"{k}={v}".encode("utf-8", "surrogateescape") for k, v in env.items()))
+    handle.flush()
+    handle.seek(0)
+    return handle
+
+
+def start(launch: HostLaunch, stdout: IO[bytes] | int) -> subprocess.Popen[bytes]:
     """Start a host in its own session (so its process group can be signalled as a whole)."""
-    if mode() == "namespace":
-        stash = ml.parent / ".opt"
-        cmd = [*_unshare_prefix(), "/bin/sh", "-c", _INSIDE, "sm-host", str(ml), str(work), str(stash), *argv]
-        cwd = work
-    else:
-        cmd, cwd = argv, work
-    return subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    backstop = [] if launch.backstop is None else [f"{max(1, int(launch.backstop + 0.999))}"]
+    with _env_file(launch.env) as env_file:
+        fd = env_file.fileno()
+        inner = _launcher(fd, launch.who, launch.argv)
+        if mode() == "namespace":
+            stash = launch.ml.parent / ".opt"
+            hide = str(launch.hide) if launch.hide else ""
+            args = [str(launch.ml), str(launch.work), str(stash), hide, *(backstop or [""])]
+            cmd = [*_death_prefix(), *_unshare_prefix(), "/bin/sh", "-c", _INSIDE, "sm-host", *args, *inner]
+        else:
+            timeout = ["timeout", "--foreground", "-s", "KILL", *backstop] if backstop else []
+            cmd = [*_death_prefix(), *timeout, *inner]
+        return subprocess.Popen(
+            cmd,
+            cwd=launch.work,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            pass_fds=(fd,),
+            start_new_session=True,
+        )
 
 
 def _move_contents(src: Path, dst: Path) -> None:
+    """Move a folder's entries (a job's files: symlinks moved as links, FIFOs and devices dropped)."""
     for entry in list(src.iterdir()):
-        shutil.move(str(entry), str(dst / entry.name))
+        target = dst / entry.name
+        try:
+            os.rename(entry, target)
+            continue
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), target)
+            entry.unlink()
+        elif entry.is_dir():
+            target.mkdir()
+            _move_contents(entry, target)
+            entry.rmdir()
+        elif entry.is_file():
+            shutil.copy2(entry, target)
+            entry.unlink()
+        else:
+            log.warning("dropping %s: not a regular file, folder or symlink", entry)
+            entry.unlink()
 
 
 @contextmanager

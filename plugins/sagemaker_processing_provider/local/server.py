@@ -169,7 +169,7 @@ def error_body(exc: BaseException, request_id: str) -> tuple[int, dict[str, str]
     """(status, body) of an error answer; unexpected errors are logged here, never sent to the client."""
     if isinstance(exc, ApiError):
         return exc.status, {"__type": exc.code, "message": exc.message}
-    if isinstance(exc, ClientError):
+    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") != "InternalFailure":
         error = exc.response.get("Error", {})
         return 400, {"__type": error.get("Code", "ValidationException"), "message": error.get("Message", "")}
     if isinstance(exc, ParamValidationError | RequestError):

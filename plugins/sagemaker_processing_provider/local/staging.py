@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sagemaker_processing_provider.errors import StagingError
+from sagemaker_processing_provider.local.destinations import input_problem
 from sagemaker_processing_provider.local.transfer import (
     SMALL_OBJECT,
     Location,
@@ -46,16 +47,23 @@ class _Item:
     etag: str | None = None  # known from an S3 listing
 
 
-def stage_inputs(inputs: list[dict], host_ml: Path, host_index: int, host_count: int) -> None:
-    """Copy every ``ProcessingInputs`` entry into ``host_ml`` (``host_index`` is 0-based)."""
+def stage_inputs(
+    inputs: list[dict], host_ml: Path, host_index: int, host_count: int, home: Path | None = None
+) -> None:
+    """Copy every ``ProcessingInputs`` entry into ``host_ml`` (``host_index`` is 0-based).
+
+    ``home`` is the job store: a local source inside it (another job's files) is refused.
+    """
     if not 0 <= host_index < host_count:
         raise ValueError(f"host_index must be in [0, {host_count}), got {host_index}")
     s3 = lazy_s3_client()  # one client shared by all inputs, created only if one is on S3
     for entry in inputs:
-        _stage_one(entry, host_ml, host_index, host_count, s3)
+        _stage_one(entry, host_ml, host_index, host_count, s3, home)
 
 
-def _stage_one(entry: dict, host_ml: Path, host_index: int, host_count: int, s3: Callable[[], Any]) -> None:
+def _stage_one(
+    entry: dict, host_ml: Path, host_index: int, host_count: int, s3: Callable[[], Any], home: Path | None
+) -> None:
     name = entry.get("InputName", "?")
     channel = f"input {name!r}"
     spec = entry.get("S3Input")
@@ -66,7 +74,7 @@ def _stage_one(entry: dict, host_ml: Path, host_index: int, host_count: int, s3:
     uri = spec.get("S3Uri", "")
     _check_modes(spec, channel, uri)
     dest = ml_subpath(host_ml, spec.get("LocalPath", ""), channel)
-    items = source_items(spec, channel, s3)
+    items = source_items(spec, channel, s3, home)
     if not items:
         raise StagingError(
             channel,
@@ -93,12 +101,17 @@ def _stage_one(entry: dict, host_ml: Path, host_index: int, host_count: int, s3:
     )
 
 
-def source_items(spec: dict, channel: str, s3: Callable[[], Any]) -> list[_Item]:
-    """The files an ``S3Input`` names (all hosts' shards): a prefix's objects, a manifest's, local files."""
+def source_items(spec: dict, channel: str, s3: Callable[[], Any], home: Path | None = None) -> list[_Item]:
+    """The files an ``S3Input`` names (all hosts' shards): a prefix's objects, a manifest's, local files.
+
+    ``home`` is the job store: a local source inside it (another job's files) is refused.
+    """
     uri = spec.get("S3Uri", "")
     src = parse_uri(uri, channel)
+    if not isinstance(src, S3Loc) and (problem := input_problem(src, home)):
+        raise StagingError(channel, uri, problem)
     if spec.get("S3DataType", "S3Prefix") == "ManifestFile":
-        return _manifest_items(src, channel, uri, s3)
+        return _manifest_items(src, channel, uri, s3, home)
     if isinstance(src, S3Loc):
         return _s3_prefix_items(src, channel, uri, s3)
     return _local_items(src, channel, uri)
@@ -176,7 +189,9 @@ def _local_items(path: Path, channel: str, uri: str) -> list[_Item]:
     return items
 
 
-def _manifest_items(src: Location, channel: str, uri: str, s3: Callable[[], Any]) -> list[_Item]:
+def _manifest_items(
+    src: Location, channel: str, uri: str, s3: Callable[[], Any], home: Path | None = None
+) -> list[_Item]:
     """``[{"prefix": P}, "rel1", ...]`` -> the files ``P + rel``, each landing at ``rel``."""
     try:
         if isinstance(src, S3Loc):
@@ -201,6 +216,8 @@ def _manifest_items(src: Location, channel: str, uri: str, s3: Callable[[], Any]
         )
     prefix = manifest[0]["prefix"]
     base = parse_uri(prefix, f"{channel} manifest prefix")
+    if not isinstance(base, S3Loc) and (problem := input_problem(base, home)):
+        raise StagingError(channel, prefix, problem)
     items = []
     for rel in manifest[1:]:
         safe = safe_rel(rel, channel, uri)

@@ -97,6 +97,25 @@ def s3_error(channel: str, uri: str, exc: Exception) -> StagingError:
     return StagingError(channel, uri, f"S3 request failed ({code}): {exc}")
 
 
+def upload_source(client: Any, root: Path, rel: str, bucket: str, key: str, channel: str) -> int | None:
+    """Upload ``root/rel`` (a regular file reached without following symlinks) to S3; its size or None."""
+    from sagemaker_processing_provider.local import safefs
+
+    handle = safefs.open_file(root, rel)
+    if handle is None:
+        return None
+    try:
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size < SMALL_OBJECT:
+                client.put_object(Bucket=bucket, Key=key, Body=handle)
+            else:
+                client.upload_fileobj(handle, bucket, key)
+    except Exception as exc:
+        raise s3_error(channel, f"s3://{bucket}/{key}", exc) from exc
+    return size
+
+
 def fmt_bytes(n: int) -> str:
     """A size for a log line: human units plus the exact byte count."""
     if n < 1024:
