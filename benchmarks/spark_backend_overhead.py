@@ -88,6 +88,15 @@ def request(name: str, code: Path, data: Path, out: Path) -> dict:
     }
 
 
+def workspace(root: Path, app: str, rows: int) -> tuple[Path, Path, LocalProcessingBackend]:
+    """The app in ``root/code``, generated data in ``root/data``, a job store in ``root/store``."""
+    code, data = root / "code", root / "data"
+    code.mkdir()
+    (code / "app.py").write_text(app)
+    make_data(data, rows)
+    return code, data, LocalProcessingBackend(root / "store")
+
+
 def run_backend(backend: LocalProcessingBackend, req: dict) -> float:
     start = time.perf_counter()
     backend.create_processing_job(**req)
@@ -135,11 +144,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        code, data = root / "code", root / "data"
-        code.mkdir()
-        (code / "app.py").write_text(APP)
-        make_data(data, args.rows)
-        backend = LocalProcessingBackend(root / "store")
+        code, data, backend = workspace(root, APP, args.rows)
         bare_times, backend_times = [], []
         for i in range(args.runs):
             bare_times.append(run_bare(spark_submit, args.master, code / "app.py", data, root / f"bare-{i}"))

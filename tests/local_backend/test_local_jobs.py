@@ -97,6 +97,26 @@ def test_two_hosts_each_with_its_own_current_host(backend, script):
     assert "[algo-2] argv [] env x host algo-2 ['algo-1', 'algo-2']" in lines
 
 
+ONE_HOST_FAILS = """
+import json, sys, time
+if json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"] == "algo-2":
+    sys.exit(3)
+time.sleep(600)
+"""
+
+
+def test_one_host_failing_ends_the_others_and_names_itself(backend, script):
+    name = unique("hostfail")
+    request = make_request(name, script(ONE_HOST_FAILS))
+    request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = 2
+    backend.create_processing_job(**request)
+    job = wait(backend, name, timeout=60)  # not the 600 s algo-1 would sleep
+    assert job["ProcessingJobStatus"] == "Failed"
+    assert job["FailureReason"].endswith("(algo-2), exit code: 3"), job["FailureReason"]
+    lines = backend.get_log_events(ProcessingJobName=name)["events"]
+    assert any("algo-2 failed (exit code 3): ending the other hosts" in line for line in lines), lines
+
+
 ISOLATION = """
 import os, sys, time, json
 out = "/opt/ml/processing/output"

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 from sagemaker_processing_provider.local.backend import LocalProcessingBackend
+from spark_cluster_support import spark_request
 
-pytestmark = pytest.mark.slow
-
-SPARK_IMAGE = "173754725891.dkr.ecr.us-east-1.amazonaws.com/sagemaker-spark-processing:3.5-cpu"
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fast_jvm")]
 
 # Written for SageMaker's Spark container: hard-coded /opt/ml paths, unaware of this project.
 APP = textwrap.dedent(
@@ -48,50 +47,9 @@ def _request(tmp_path: Path, name: str, arguments: list[str]) -> dict[str, Any]:
         {"Classification": "spark-defaults", "Properties": {"spark.sql.shuffle.partitions": "3"}}
     ]
     (conf / "configuration.json").write_text(json.dumps(configuration))
-
-    def s3_input(input_name: str, source: Path, local: str) -> dict[str, Any]:
-        return {
-            "InputName": input_name,
-            "S3Input": {"S3Uri": f"file://{source}", "LocalPath": local, "S3DataType": "S3Prefix",
-                        "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"},
-        }  # fmt: skip
-
-    def s3_output(output_name: str, local: str, mode: str) -> dict[str, Any]:
-        dest = tmp_path / "out" / output_name
-        return {
-            "OutputName": output_name,
-            "S3Output": {"S3Uri": f"file://{dest}", "LocalPath": local, "S3UploadMode": mode},
-        }
-
-    return {
-        "ProcessingJobName": name,
-        "RoleArn": "arn:aws:iam::000000000000:role/SageMakerRole",
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
-        },
-        "AppSpecification": {
-            "ImageUri": SPARK_IMAGE,
-            "ContainerEntrypoint": [
-                "smspark-submit",
-                "--local-spark-event-logs-dir",
-                "/opt/ml/processing/spark-events/",
-                "/opt/ml/processing/input/code/app.py",
-            ],
-            "ContainerArguments": arguments,
-        },  # fmt: skip
-        "ProcessingInputs": [
-            s3_input("data", data, "/opt/ml/processing/input/data"),
-            s3_input("conf", conf, "/opt/ml/processing/input/conf"),
-            s3_input("code", code, "/opt/ml/processing/input/code"),
-        ],
-        "ProcessingOutputConfig": {
-            "Outputs": [
-                s3_output("summary", "/opt/ml/processing/output/summary", "EndOfJob"),
-                s3_output("events", "/opt/ml/processing/spark-events/", "Continuous"),
-            ]
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-    }
+    inputs = {"code": f"file://{code}", "data": f"file://{data}", "conf": f"file://{conf}"}
+    outputs = {k: f"file://{tmp_path / 'out' / k}" for k in ("summary", "events")}
+    return spark_request(name, 1, inputs, outputs, *arguments)
 
 
 def _wait(backend: LocalProcessingBackend, name: str, timeout: float = 400) -> dict[str, Any]:
@@ -106,12 +64,6 @@ def _wait(backend: LocalProcessingBackend, name: str, timeout: float = 400) -> d
 
 def _log(backend: LocalProcessingBackend, name: str) -> str:
     return "\n".join(backend.get_log_events(ProcessingJobName=name, StartFromOffset=0)["events"])
-
-
-@pytest.fixture(autouse=True)
-def _fast_jvm(monkeypatch):
-    """Test-only: C1-only JIT and the serial GC halve the CPU of short Spark jobs (inherited by hosts)."""
-    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 
 
 def test_spark_job_completes_through_the_local_backend(tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from sagemaker_processing_provider.local.smspark_options import OPT_ML_ENV, find_spark_home
+from spark_cluster_support import FAST_JVM
 
 pytestmark = pytest.mark.slow
 
@@ -93,13 +94,12 @@ JAVA_MAIN = textwrap.dedent(
 )
 
 
-def _host(tmp_path: Path, configuration: object | None = None) -> tuple[Path, Path]:
-    """A test /opt/ml root (resourceconfig, conf) and a work dir."""
+def _host(tmp_path: Path, configuration: object | None = None, hosts: int = 1) -> tuple[Path, Path]:
+    """A test /opt/ml root (resourceconfig of the primary of ``hosts``, conf) and a work dir."""
     ml, work = tmp_path / "ml", tmp_path / "work"
     (ml / "config").mkdir(parents=True)
-    (ml / "config" / "resourceconfig.json").write_text(
-        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
-    )
+    resources = {"current_host": "algo-1", "hosts": [f"algo-{i}" for i in range(1, hosts + 1)]}
+    (ml / "config" / "resourceconfig.json").write_text(json.dumps(resources))
     work.mkdir()
     if configuration is not None:
         conf_dir = ml / "processing" / "input" / "conf"
@@ -108,12 +108,9 @@ def _host(tmp_path: Path, configuration: object | None = None) -> tuple[Path, Pa
     return ml, work
 
 
-# Test-only: short JVMs on a small shared machine; C1-only JIT and the serial GC halve Spark's CPU time.
-FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
-
 def _env(ml: Path) -> dict[str, str]:
     env = dict(os.environ, **{OPT_ML_ENV: str(ml), "SM_PROCESSING_SPARK_MASTER": "local[2]"})
+    env["SM_PROCESSING_JOB_DIR"] = str(ml.parent)  # several hosts would meet there, without the master
     env["JAVA_TOOL_OPTIONS"] = FAST_JVM
     env.pop("PYSPARK_PYTHON", None)
     return env
@@ -142,7 +139,7 @@ def test_pyspark_app_with_conf_deps_and_event_logs(tmp_path):
         {"Classification": "yarn-site", "Properties": {"yarn.scheduler.maximum-allocation-mb": "1024"}},
         {"Classification": "spark-log4j", "Properties": {"log4j.rootCategory": "WARN, console"}},
     ]  # fmt: skip
-    ml, work = _host(tmp_path, configuration)
+    ml, work = _host(tmp_path, configuration, hosts=2)  # the primary; SM_PROCESSING_SPARK_MASTER wins
     code = ml / "processing" / "input" / "code"
     code.mkdir(parents=True)
     (code / "app.py").write_text(APP)
@@ -172,6 +169,7 @@ def test_pyspark_app_with_conf_deps_and_event_logs(tmp_path):
     assert any(p.name.startswith("events_") for p in logged), logged
     assert not [p for p in logged if p.name.endswith(".inprogress")]
     assert (work / "spark-local").is_dir() and not (ml / "output" / "message").exists()
+    assert not (tmp_path / "spark-cluster").exists()  # no local cluster next to the given master
 
 
 def test_failing_pyspark_app_reports_the_reason(tmp_path):

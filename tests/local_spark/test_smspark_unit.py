@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sagemaker_processing_provider.local import smspark_options as sm
 from sagemaker_processing_provider.local.smspark_run import EventLogPublisher, last_error_line
+from sagemaker_processing_provider.local.smspark_submit import is_primary
 from sagemaker_processing_provider.local.smspark_submit import main as smspark_main
 
 SPARK_HOME = Path("/spark")
@@ -215,6 +216,24 @@ def test_command_order_and_defaults(tmp_path):
     assert "/w/spark-local" in cmd.dirs and "/w/derby" in cmd.dirs
 
 
+@pytest.mark.parametrize(
+    ("master", "loopback"),
+    [
+        ("local[*]", True),
+        ("spark://127.0.0.1:40123", True),  # the local cluster
+        ("spark://localhost:7077", True),
+        ("spark://spark-master.example.com:7077", False),  # executors elsewhere must reach the driver
+        ("k8s://https://k8s.example.com:6443", False),
+    ],
+)
+def test_the_driver_binds_loopback_only_for_a_master_on_this_machine(master, loopback):
+    cmd = _build(sm.SubmitOptions(app="a.py"), master=master)
+    confs = _confs(cmd.argv)
+    assert cmd.argv[1:3] == ["--master", master]
+    assert ("spark.driver.host" in confs, "spark.driver.bindAddress" in confs) == (loopback, loopback)
+    assert ("SPARK_LOCAL_IP" in cmd.env) is loopback
+
+
 def test_driver_memory_is_half_this_machine_at_least_1g():
     mib = int(sm.local_driver_memory().removesuffix("m"))
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
@@ -269,7 +288,7 @@ def test_remote_event_log_dir_from_spark_defaults_is_left_to_spark():
     ],
 )
 def test_primary_host(resources, primary):
-    assert sm.is_primary(resources) is primary
+    assert is_primary(resources) is primary
 
 
 # --- main() without Spark ---------------------------------------------------------------------
@@ -284,13 +303,16 @@ def opt_ml(tmp_path, monkeypatch):
     return root
 
 
-def test_worker_exits_zero_without_running_spark(opt_ml, caplog):
+def test_worker_exits_zero_when_the_primary_uses_an_existing_master(opt_ml, caplog, monkeypatch):
     (opt_ml / "config" / "resourceconfig.json").write_text(
         json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]})
     )
+    monkeypatch.setenv(sm.MASTER_ENV, "spark://cluster.example:7077")
+    monkeypatch.setenv("SM_PROCESSING_JOB_DIR", str(opt_ml.parent))  # would start a local cluster
     with caplog.at_level("INFO", logger="smspark-submit"):
         assert smspark_main(["/opt/ml/processing/input/code/app.py"]) == 0
-    assert "the primary algo-1 runs the Spark app locally" in caplog.text
+    assert "the primary algo-1 runs the Spark app with master spark://cluster.example:7077" in caplog.text
+    assert not (opt_ml / "output" / "message").exists() and not (opt_ml.parent / "spark-cluster").exists()
     assert not (opt_ml / "output" / "message").exists()
 
 

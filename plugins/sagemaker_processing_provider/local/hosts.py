@@ -35,6 +35,7 @@ class Host:
 
     def __init__(self, job: Job, name: str, launch: sandbox.HostLaunch) -> None:
         self.name = name
+        self.ended = float("inf")  # monotonic time its process ended: the first failure is the cause
         self.proc = sandbox.start(launch, stdout=-1)  # -1: PIPE
         write_json_atomic(launch.ml.parent / "pid", pid_record(self.proc.pid))
         prefix = f"[{name}] ".encode() if len(job.hosts) > 1 else b""
@@ -46,6 +47,7 @@ class Host:
 
     def _wait(self, job: Job) -> None:
         self.proc.wait()
+        self.ended = time.monotonic()
         job.exited.set()
 
     def signal(self, sig: int) -> None:
@@ -75,6 +77,13 @@ def supervise(job: Job, hosts: list[Host], deadline: float | None) -> str | None
             job.note("stop requested: terminating the job's processes")
             kill_hosts(hosts)
             return "stop"
+        failed = [h for h in hosts if h.proc.returncode not in (None, 0)]
+        if failed and any(h.proc.poll() is None for h in hosts):
+            job.note(
+                f"{failed[0].name} failed (exit code {failed[0].proc.returncode}): ending the other hosts"
+            )
+            kill_hosts(hosts)  # SageMaker fails the whole job when one instance fails
+            break
         timeout = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
         job.exited.wait(timeout)
         job.exited.clear()
@@ -90,7 +99,8 @@ def run_hosts(
         ml = job.host_ml(name)
         left = None if deadline is None else deadline - time.monotonic() + BACKSTOP_SECONDS
         hide = job.store.jobs if sandbox.mode() == "namespace" else None
-        return sandbox.HostLaunch(argv, ml, ml.parent / "work", env, who, hide, left)
+        keep = job.meeting_dir() if hide else None
+        return sandbox.HostLaunch(argv, ml, ml.parent / "work", env, who, hide, keep, left)
 
     if sandbox.mode() == "namespace":
         sandbox.ensure_opt_ml()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sagemaker_processing_provider.local import failpoints, identity, runtimes
+from sagemaker_processing_provider.local.spark_rendezvous import JOB_DIR_ENV, meeting_folder
 from sagemaker_processing_provider.local.store import JobStore, pid_record, read_json_quiet, write_json_atomic
 
 KEEP_ENGINE_VARS = frozenset({"SM_PROCESSING_SPARK_MASTER", "SM_PROCESSING_OPT_ML"})
@@ -42,6 +43,15 @@ class Job:
 
     def host_ml(self, host: str) -> Path:
         return self.dir / "hosts" / host / "ml"
+
+    def meeting_dir(self) -> Path | None:
+        """Where the hosts of a job of several hosts meet (a Spark cluster's rendezvous), if they can:
+        only in namespace mode do they run side by side."""
+        from sagemaker_processing_provider.local import sandbox
+
+        if len(self.hosts) < 2 or sandbox.mode() != "namespace":
+            return None
+        return meeting_folder(self.dir)
 
     def status(self) -> str:
         return self.store.read_state(self.name)["ProcessingJobStatus"]
@@ -134,6 +144,11 @@ def host_env(job: Job, who: identity.Identity) -> dict[str, str]:
         env["HOME"] = str(job.host_ml(job.hosts[0]).parent / "work")
     else:
         env.setdefault("PYTHONPYCACHEPREFIX", str(job.store.home / "pycache"))
+    meeting = job.meeting_dir()
+    if meeting is not None:
+        meeting.mkdir(exist_ok=True)
+        identity.hand_over(meeting, who)
+        env[JOB_DIR_ENV] = str(job.dir)  # the hosts find meeting_dir() under it: the rest is hidden
     env.update(job.request.get("Environment", {}))
     return env
 

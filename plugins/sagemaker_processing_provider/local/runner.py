@@ -44,7 +44,7 @@ def outcome(job: Job, interrupted: str | None, hosts: list[Host]) -> dict[str, A
             "FailureReason": f"MaxRuntimeExceeded: the job ran longer than StoppingCondition."
             f"MaxRuntimeInSeconds ({limit} s) and was stopped",
         }
-    for host in hosts:
+    for host in sorted(hosts, key=lambda h: h.ended):  # the first to fail is the cause
         if host.proc.returncode != 0:
             code = host.proc.returncode
             code_text = f"{code}" if code > 0 else f"{128 - code} (killed by signal {-code})"

@@ -9,7 +9,8 @@ the rest of ``/opt`` is untouched (Java or Python may live there). If ``/opt/ml`
 cannot be created, ``/opt`` is replaced *inside the namespace only* by a tmpfs into which every
 original entry of ``/opt`` is bind-mounted back, plus an ``ml`` mount point. Then the store's
 ``jobs/`` folder is covered by an empty tmpfs (every job's request, state, logs and ``/opt/ml``
-disappear), with only this host's working directory mounted back at its path. Last, the runner's
+disappear), with only this host's working directory mounted back at its path (and, for a job of
+several hosts, the folder they share to meet: a Spark cluster's rendezvous). Last, the runner's
 power is dropped (``identity.py``: an unprivileged uid, or ``unshare --user`` into a user namespace
 of its own, where the mounts above are locked and cannot be removed) and ``launch.py`` takes the
 job's environment from a file descriptor and execs the command: every program before it runs with
@@ -59,11 +60,12 @@ SHARED_LOCK = Path("/tmp/sm-processing-opt-ml.lock")
 LAUNCHER = str(Path(__file__).with_name("launch.py"))
 
 # $1 host ml folder, $2 working directory, $3 stash for the real /opt (only used without /opt/ml),
-# $4 folder to hide (the store's jobs/, or ""), $5 seconds before the backstop kill (or ""); then the
-# launcher's argv. The command runs as a child of sh (not exec'd): sh is PID 1 of the namespace and
+# $4 folder to hide (the store's jobs/, or ""), $5 a folder under it to keep (or ""), $6 seconds before
+# the backstop kill (or ""); then the launcher's argv. The command runs as a child of sh (not exec'd): sh is PID 1 of the namespace and
 # ignores the SIGTERM the runner sends to the process group, while the command gets it and can clean
 # up; when sh exits, the kernel kills whatever is left in the namespace. `mount -c --bind .` binds the
-# real working directory (the shell's cwd) after the tmpfs covered its path.
+# real working directory (the shell's cwd) after the tmpfs covered its path; the folder to keep is
+# opened as fd 8 before the cover and bound back through /proc/self/fd/8 (-c: not resolved by path).
 _INSIDE = r"""
 set -e
 if [ -L /opt/ml ] || [ ! -d /opt/ml ]; then
@@ -83,13 +85,15 @@ fi
 mount --bind "$1" /opt/ml
 cd "$2"
 if [ -n "$4" ]; then
+  if [ -n "$5" ]; then exec 8<"$5"; fi
   mount -t tmpfs -o mode=755,size=1m sm-store "$4"
   mkdir -p "$2"
   mount -c --bind . "$2"
   cd "$2"
+  if [ -n "$5" ]; then mkdir -p "$5"; mount -c --bind /proc/self/fd/8 "$5"; exec 8<&-; fi
 fi
-backstop=$5
-shift 5
+backstop=$6
+shift 6
 set +e
 if [ -n "$backstop" ]; then timeout --foreground -s KILL "$backstop" "$@"; else "$@"; fi
 exit $?
@@ -105,6 +109,7 @@ class HostLaunch(NamedTuple):
     env: dict[str, str]
     who: Identity
     hide: Path | None = None  # the store's jobs/ folder, covered inside the namespace
+    keep: Path | None = None  # a folder of the job all its hosts share under that cover (Spark's rendezvous)
     backstop: float | None = None  # seconds after which the host is killed whatever the runner does
 
 
@@ -189,7 +194,8 @@ def start(launch: HostLaunch, stdout: IO[bytes] | int) -> subprocess.Popen[bytes
         if mode() == "namespace":
             stash = launch.ml.parent / ".opt"
             hide = str(launch.hide) if launch.hide else ""
-            args = [str(launch.ml), str(launch.work), str(stash), hide, *(backstop or [""])]
+            keep = str(launch.keep) if launch.hide and launch.keep else ""
+            args = [str(launch.ml), str(launch.work), str(stash), hide, keep, *(backstop or [""])]
             cmd = [*_death_prefix(), *_unshare_prefix(), "/bin/sh", "-c", _INSIDE, "sm-host", *args, *inner]
         else:
             timeout = ["timeout", "--foreground", "-s", "KILL", *backstop] if backstop else []

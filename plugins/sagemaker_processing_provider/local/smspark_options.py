@@ -9,12 +9,13 @@ See ``smspark_submit`` for what differs from the container and why.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from sagemaker_processing_provider.local.spark_resources import machine_memory_mib
 
 OPT_ML_ENV = "SM_PROCESSING_OPT_ML"  # test-only override of /opt/ml
 MASTER_ENV = "SM_PROCESSING_SPARK_MASTER"
@@ -43,7 +44,7 @@ _SPARK_SUBMIT_ONLY = {
     "--driver-library-path", "--driver-class-path", "--queue", "--principal", "--keytab", "--supervise",
 }  # fmt: skip
 _LOG4J_LEVELS = {"ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"}
-_LOG4J2_BASE = """\
+LOG4J2_BASE = """\
 rootLogger.level = info
 rootLogger.appenderRef.stdout.ref = console
 appender.console.type = Console
@@ -77,7 +78,7 @@ class MissingParameter(ValueError):
     """The app (or an option's value) is missing."""
 
 
-def _input_error(message: str) -> SmsparkError:
+def input_error(message: str) -> SmsparkError:
     return SmsparkError("error preparing for spark submit", ValueError(message))
 
 
@@ -140,24 +141,24 @@ def expand_paths(value: str, option: str) -> str:
     for element in value.split(","):
         element = element.strip()
         if not element:
-            raise _input_error(f"{option}: empty element in {value!r}")
+            raise input_error(f"{option}: empty element in {value!r}")
         parsed = urlparse(element)
         if parsed.scheme not in ("", "file"):
             expanded.append(element)  # s3://, s3a://, hdfs://, http(s)://: Spark fetches them
             continue
         path = Path(parsed.path if parsed.scheme == "file" else element)
         if not path.is_absolute():
-            raise _input_error(f"{option}: file path {path} must be an absolute path to a file or directory")
+            raise input_error(f"{option}: file path {path} must be an absolute path to a file or directory")
         path = path.resolve()
         if path.is_dir():
             files = sorted(str(f.resolve()) for f in path.iterdir() if f.is_file())
             if not files:
-                raise _input_error(f"{option}: found zero files in {path}")
+                raise input_error(f"{option}: found zero files in {path}")
             expanded.extend(files)
         elif path.is_file():
             expanded.append(str(path))
         else:
-            raise _input_error(f"{option}: file path {path} does not exist")
+            raise input_error(f"{option}: file path {path} does not exist")
     return ",".join(expanded)
 
 
@@ -177,25 +178,25 @@ def parse_configuration(data: object, where: str = "configuration") -> list[Clas
     for n, item in enumerate(items):
         here = f"{where}[{n}]"
         if not isinstance(item, dict) or "Classification" not in item:
-            raise _input_error(f"{here}: expected an object with 'Classification' and 'Properties'")
+            raise input_error(f"{here}: expected an object with 'Classification' and 'Properties'")
         unknown = set(item) - {"Classification", "Properties", "Configurations"}
         if unknown:
-            raise _input_error(f"{here}: unknown keys {sorted(unknown)}")
+            raise input_error(f"{here}: unknown keys {sorted(unknown)}")
         name, props = item["Classification"], item.get("Properties", {})
         if not isinstance(props, dict):
-            raise _input_error(f"{here}.Properties: expected an object of strings")
+            raise input_error(f"{here}.Properties: expected an object of strings")
         allowed = (
             VALID_CLASSIFICATIONS
             + LOCAL_ONLY_CLASSIFICATIONS
             + (("export",) if where != "configuration" else ())
         )
         if name not in allowed:
-            raise _input_error(
+            raise input_error(
                 f"{here}.Classification: invalid classification {name!r}; must be one of {list(VALID_CLASSIFICATIONS)}"
             )
         nested = parse_configuration(item.get("Configurations", []), f"{here}.Configurations")
         if name.endswith("-env") and (not nested or any(c.name != "export" for c in nested)):
-            raise _input_error(f"{here}: '{name}' needs nested 'export' Configurations")
+            raise input_error(f"{here}: '{name}' needs nested 'export' Configurations")
         result.append(Classification(name, {str(k): str(v) for k, v in props.items()}, tuple(nested)))
     return result
 
@@ -283,28 +284,31 @@ class SparkCommand:
     warnings: list[str]
 
 
-def is_primary(resource_config: dict) -> bool:
-    """The container's rule: the primary is the first host name in sorted order."""
-    hosts = resource_config.get("hosts") or ["algo-1"]
-    return resource_config.get("current_host", "algo-1") == sorted(hosts)[0]
-
-
 def local_driver_memory() -> str:
     """Half of this machine's memory (at least 1 GiB) for the local[*] driver, which is also the executor.
 
     The container gives the driver 90% of the instance's memory; locally other processes share the
     machine, and Spark's own 1g default spills a cached data set of a few million rows to disk.
     """
-    total_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
-    return f"{max(1024, total_mib // 2)}m"
+    return f"{max(1024, machine_memory_mib() // 2)}m"
 
 
-def default_conf(work_dir: Path) -> dict[str, str]:
-    """Our defaults, which spark-defaults may override: loopback driver, no UI, per-job scratch dirs."""
-    return {
+def on_this_machine(master: str) -> bool:
+    """``local[...]``, or a ``spark://`` master on loopback (the local cluster's): the driver may bind
+    127.0.0.1. Any other master's executors run elsewhere and must reach the driver at this machine's
+    address, Spark's default."""
+    parsed = urlparse(master)
+    return master.startswith("local") or (
+        parsed.scheme == "spark" and parsed.hostname in ("127.0.0.1", "localhost")
+    )
+
+
+def default_conf(work_dir: Path, master: str = DEFAULT_MASTER) -> dict[str, str]:
+    """Our defaults, which spark-defaults may override: loopback driver (for a master on this machine),
+    no UI, per-job scratch dirs."""
+    loopback = {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
+    return (loopback if on_this_machine(master) else {}) | {
         "spark.driver.memory": local_driver_memory(),
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.host": "127.0.0.1",
         "spark.ui.enabled": "false",
         "spark.local.dir": str(work_dir / "spark-local"),
         "spark.sql.warehouse.dir": str(work_dir / "spark-warehouse"),
@@ -321,17 +325,20 @@ def build_command(
     python: str,
     base_env: dict[str, str],
     master: str = DEFAULT_MASTER,
+    defaults: dict[str, str] | None = None,
 ) -> SparkCommand:
-    """The spark-submit argv and environment for one run (pure apart from expanding dependency paths)."""
+    """The spark-submit argv and environment for one run (pure apart from expanding dependency paths).
+
+    ``defaults`` (the local cluster's sizes) override ours; the user's spark-defaults override both."""
     settings = settings_from_classifications(classifications, python)
-    conf = default_conf(work_dir) | settings.conf
+    conf = default_conf(work_dir, master) | (defaults or {}) | settings.conf
     derby = f"-Dderby.system.home={work_dir / 'derby'}"
     dirs = [str(work_dir / "spark-local"), str(work_dir / "derby"), str(work_dir / "spark-events")]
     files: dict[str, str] = {}
     java_opts = [conf.get("spark.driver.extraJavaOptions", ""), derby]
     if settings.log4j2:
         log4j_path = work_dir / "spark-conf" / "log4j2.properties"
-        files[str(log4j_path)] = _LOG4J2_BASE + "\n".join(settings.log4j2) + "\n"
+        files[str(log4j_path)] = LOG4J2_BASE + "\n".join(settings.log4j2) + "\n"
         java_opts.append(f"-Dlog4j2.configurationFile={log4j_path.as_uri()}")
     conf["spark.driver.extraJavaOptions"] = " ".join(o for o in java_opts if o)
     if options.local_spark_event_logs_dir or options.spark_event_logs_s3_uri:
@@ -355,7 +362,8 @@ def build_command(
     if options.verbose:
         argv.append("--verbose")
     argv += [options.app, *options.app_arguments]
-    env = dict(base_env) | {"SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1"} | settings.env
+    loopback = {"SPARK_LOCAL_IP": "127.0.0.1"} if on_this_machine(master) else {}
+    env = dict(base_env) | {"SPARK_HOME": str(spark_home)} | loopback | settings.env
     return SparkCommand(
         argv=argv,
         app=options.app,
@@ -380,21 +388,3 @@ def find_spark_home() -> Path:
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise SmsparkError("Spark needs Java 17 or 21", FileNotFoundError("no java on PATH and no JAVA_HOME"))
     return home
-
-
-def read_json(paths: list[Path]) -> object | None:
-    """The first of the container's candidate paths that exists, parsed; None if none exists."""
-    for path in paths:
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except ValueError as exc:
-                raise _input_error(f"{path} is not valid JSON: {exc}") from exc
-    return None
-
-
-def write_message(opt_ml: Path, text: str) -> None:
-    """The container's failure line, where SageMaker reads ExitMessage."""
-    path = opt_ml / "output" / "message"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text[:MESSAGE_LIMIT])

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
@@ -138,7 +139,12 @@ def _prctl(option: int, value: int) -> None:
         pass
 
 
-def _die_with_parent() -> None:
+def become_subreaper() -> None:
+    """Orphans of our descendants (e.g. an executor whose worker JVM was killed) come back to us."""
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent() -> None:
     """In the child before exec: SIGKILL it if smspark-submit dies (PR_SET_PDEATHSIG)."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -178,18 +184,24 @@ def _tee(stream: IO[bytes], out: IO[bytes], tail: deque[str]) -> None:
     stream.close()
 
 
+def end_tree(sig: int = signal.SIGTERM) -> int:
+    """``sig`` to every descendant now, SIGKILL to those left after a grace period; how many there were."""
+    count = signal_tree(sig)
+    timer = threading.Timer(STOP_GRACE_SECONDS, signal_tree, (signal.SIGKILL,))
+    timer.daemon = True
+    timer.start()
+    return count
+
+
 def _install_forwarding() -> dict[int, object]:
     def forward(signum: int, _frame: object) -> None:
-        count = signal_tree(signum)
+        count = end_tree(signum)
         log.info("received signal %s: forwarded to the %d processes of spark-submit", signum, count)
-        timer = threading.Timer(STOP_GRACE_SECONDS, signal_tree, (signal.SIGKILL,))
-        timer.daemon = True
-        timer.start()
 
     return {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
-def _reap_leftovers() -> None:
+def reap_leftovers() -> None:
     """Kill what the app left behind (e.g. a daemon it spawned), so its pipes close and nothing leaks."""
     left = signal_tree(signal.SIGKILL)
     if left:
@@ -199,24 +211,33 @@ def _reap_leftovers() -> None:
             pass
 
 
-def run(command: SparkCommand) -> int:
-    """Run spark-submit to the end; 0 on success, else SmsparkError with spark-submit's exit code."""
+def run(
+    command: SparkCommand,
+    on_start: Callable[[], None] | None = None,
+    on_exit: Callable[[], None] | None = None,
+) -> int:
+    """Run spark-submit to the end; 0 on success, else SmsparkError with spark-submit's exit code.
+
+    The local cluster's hooks: ``on_start`` runs once spark-submit is started (its watcher may then end
+    the tree), ``on_exit`` as soon as it has ended, before what it left behind is killed."""
     for folder in command.dirs:
         Path(folder).mkdir(parents=True, exist_ok=True)
     for path, content in command.files.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(content)
     log.info("running spark submit command: %s", shlex.join(command.argv))
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    become_subreaper()
     proc = subprocess.Popen(
         command.argv,
         env=command.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     previous = _install_forwarding()
+    if on_start:
+        on_start()
     tail: deque[str] = deque(maxlen=300)
     tees = [  # PySpark's driver writes its traceback to the JVM's stdout: watch both streams
         threading.Thread(target=_tee, args=(stream, out, tail), daemon=True)
@@ -231,7 +252,9 @@ def run(command: SparkCommand) -> int:
     try:
         code = proc.wait()
     finally:
-        _reap_leftovers()
+        if on_exit:
+            on_exit()
+        reap_leftovers()
         for tee in tees:
             tee.join(timeout=10)
         for sig, handler in previous.items():
