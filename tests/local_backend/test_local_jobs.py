@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from local_backend_support import make_request, processes_with, unique, wait, wait_for
 from sagemaker_processing_provider.api import client_errors
+from sagemaker_processing_provider.local import sandbox
 
 CONTRACT = """
 import json, os, sys
@@ -95,6 +96,32 @@ def test_two_hosts_each_with_its_own_current_host(backend, script):
     lines = backend.get_log_events(ProcessingJobName=name)["events"]
     assert "[algo-1] argv [] env x host algo-1 ['algo-1', 'algo-2']" in lines
     assert "[algo-2] argv [] env x host algo-2 ['algo-1', 'algo-2']" in lines
+
+
+MEETING = """
+import json, os
+job = os.environ["SM_PROCESSING_JOB_DIR"]
+host = json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"]
+open(os.path.join(job, "spark-cluster", host), "w").write(host)
+seen = sorted(os.listdir(job))
+print("seen", host, seen, os.path.exists(os.path.join(job, "state.json")))
+"""
+
+
+def test_hosts_of_one_job_share_only_their_meeting_folder(backend, script):
+    if sandbox.mode() != "namespace":
+        pytest.skip("hosts run side by side only in namespace mode")
+    name = unique("meet")
+    request = make_request(name, script(MEETING))
+    request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = 2
+    backend.create_processing_job(**request)
+    job = wait(backend, name)
+    assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
+    lines = backend.get_log_events(ProcessingJobName=name)["events"]
+    for host in ("algo-1", "algo-2"):  # the job's folder shows the meeting folder and the host's own
+        assert f"[{host}] seen {host} ['hosts', 'spark-cluster'] False" in lines, lines
+    meeting = backend.store.jobs / name / "spark-cluster"
+    assert sorted(p.name for p in meeting.iterdir()) == ["algo-1", "algo-2"]
 
 
 ONE_HOST_FAILS = """
