@@ -127,3 +127,39 @@ def test_local_links_are_same_origin_paths(monkeypatch: pytest.MonkeyPatch, tmp_
     }
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://example.org/airflow/")
     assert backend.console_urls("j-1")["job"] == "/airflow/sm-processing/jobs/j-1"
+
+
+FOREIGN_DESCRIBE = """
+import sys
+from sagemaker_processing_provider.local.backend import LocalProcessingBackend
+backend = LocalProcessingBackend(home=sys.argv[1])
+print(backend.describe_processing_job(ProcessingJobName=sys.argv[2])["ProcessingJobStatus"])
+if sys.argv[3] == "stop":
+    backend.stop_processing_job(ProcessingJobName=sys.argv[2])
+"""
+
+
+def test_a_job_seen_from_another_pid_namespace_is_not_settled(tmp_path: Path) -> None:
+    """The UI plugin in the API server's container describes jobs the scheduler's container runs: their
+    pids are not visible there. Such a look must not settle the running job as Failed; Stop works."""
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    assert unshare, "util-linux's unshare is needed (the local backend's sandbox uses it too)"
+    backend = LocalProcessingBackend(home=tmp_path / "store")
+    run_job(backend, tmp_path, "ui-foreign-ns", "sleep")
+    wait_for_log(backend, "ui-foreign-ns", "sleeping until stopped")
+    command = [unshare, "--pid", "--fork", "--mount-proc", sys.executable, "-c", FOREIGN_DESCRIBE]
+    for action in ("look", "stop"):
+        seen = subprocess.run(
+            [*command, str(backend.home), "ui-foreign-ns", action],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert seen.returncode == 0, seen.stderr[-3000:]
+        assert seen.stdout.split() == ["InProgress"]  # before: "Failed" (runner and watchdog "gone")
+    job = wait(backend, "ui-foreign-ns")  # the stop asked from the other namespace, obeyed by the job's own
+    assert job["ProcessingJobStatus"] == "Stopped", job.get("FailureReason")

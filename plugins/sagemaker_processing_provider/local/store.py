@@ -84,9 +84,17 @@ def proc_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def pid_record(pid: int) -> dict[str, int | None]:
-    """What identifies a process beyond its (reusable) pid."""
-    return {"pid": pid, "start_time": proc_start_time(pid)}
+def pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[4026531836]``): a pid means something only inside it."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def pid_record(pid: int) -> dict[str, Any]:
+    """What identifies a process beyond its (reusable) pid, and the PID namespace it is seen in."""
+    return {"pid": pid, "start_time": proc_start_time(pid), "pidns": pid_namespace()}
 
 
 def record_state(record: dict[str, Any] | None) -> str | None:
