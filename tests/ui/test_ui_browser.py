@@ -88,6 +88,11 @@ def page(airflow: dict) -> Iterator:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, base_url=airflow["url"])
         page.set_default_timeout(UI_TIMEOUT_MS)
         try:
+            page.goto("/")  # the simple auth manager's login form, as a user sees it
+            page.locator("input[name=username]").fill("admin")
+            page.locator("input[name=password]").fill(airflow["password"])
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "/auth/" not in url)
             yield page
         finally:
             browser.close()
@@ -127,11 +132,6 @@ def test_jobs_in_the_airflow_ui(page, airflow: dict) -> None:
     wait_for_log(backend, "ui-browser-running", "sleeping until stopped")
 
     page.goto("/")
-    page.locator("input[name=username]").fill("admin")
-    page.locator("input[name=password]").fill(airflow["password"])
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/auth/" not in url)
-
     # the nav entry (under Browse) shows the job list in the UI's frame
     page.get_by_role("button", name="Browse").click()
     page.get_by_role("menuitem", name="SageMaker Processing").click()
@@ -161,9 +161,16 @@ def test_jobs_in_the_airflow_ui(page, airflow: dict) -> None:
 def test_a_tasks_extra_link_and_tab_lead_to_its_job(page, airflow: dict) -> None:
     run_id, name = _run_first_task(airflow)
     assert airflow["backend"].store.exists(name)
-    page.goto(f"/dags/{DAG}/runs/{run_id}/tasks/{TASK}")
+    with _api(airflow) as api:  # what the UI's Extra Links ask for
+        links = api.get(f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/{TASK}/links").json()
+    assert links["extra_links"]["SageMaker Processing Job"] == f"/sm-processing/jobs/{name}", links
+    page.goto(f"/dags/{DAG}/runs/{run_id}/tasks/{TASK}/details")  # the tab with the extra links
     link = page.get_by_role("link", name="SageMaker Processing Job")
-    link.wait_for()
+    try:
+        link.wait_for()
+    except Exception:
+        page.screenshot(path=ARTIFACTS / "04-FAILED-task-details.png", full_page=True)
+        raise
     page.screenshot(path=ARTIFACTS / "04-task-extra-links.png")
     assert link.get_attribute("href") == f"/sm-processing/jobs/{name}"
     link.click()

@@ -33,7 +33,7 @@ pre{background:#f6f8fa;border:1px solid #e5e7eb;padding:10px;overflow:auto;max-h
 .err{background:#fef2f2;border:1px solid #fecaca}
 button{background:#dc2626;color:#fff;border:0;border-radius:6px;padding:6px 14px;font-weight:600;cursor:pointer}
 form.filter{display:flex;gap:8px;margin:8px 0}form.filter button{background:#017cee}
-.muted{color:#6b7280}
+.muted{color:#6b7280}#timeline td:first-child{width:15em;white-space:nowrap}
 """
 
 
