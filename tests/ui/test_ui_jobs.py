@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from sagemaker_processing_provider.api import client_errors
@@ -39,6 +41,16 @@ def test_list_is_newest_first_and_filters_by_status(store: dict) -> None:
     failed, _ = jobs.list_jobs(backend, status="Failed")
     assert [s["ProcessingJobName"] for s in failed] == [names["fail"]]
     assert jobs.list_jobs(backend, name_contains="sleep")[0][0]["ProcessingJobName"] == names["sleep"]
+
+
+def test_list_pages(store: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "PAGE_SIZE", 2)
+    first, token = jobs.list_jobs(store["backend"])
+    rest, last = jobs.list_jobs(store["backend"], token=token)
+    assert len(first) == 2 and token and last is None
+    assert [s["ProcessingJobName"] for s in rest] == [store["names"]["ok"]]
+    html = render.job_list(first, status=None, name_contains="ui", next_token=token, home="/h")
+    assert f'href="/sm-processing/jobs?{escape(urlencode({"name": "ui", "next": token}))}"' in html
 
 
 def test_completed_job_page(store: dict) -> None:

@@ -143,6 +143,8 @@ def test_logged_in_user_sees_the_job_list_and_a_job(server: dict) -> None:
         assert log.headers["content-type"].startswith("text/plain") and "step 2\n" in log.text
         assert "Completed" in http.get("/sm-processing/jobs", params={"status": "Completed"}).text
         assert http.get("/sm-processing/jobs", params={"status": "Bogus"}).status_code == 400
+        bad_page = http.get("/sm-processing/jobs", params={"next": "bogus"})  # passed to the backend
+        assert bad_page.status_code == 400 and "Invalid pagination token" in bad_page.text
 
 
 def test_the_ui_session_cookie_is_enough(server: dict) -> None:

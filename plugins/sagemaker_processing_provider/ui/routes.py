@@ -53,12 +53,12 @@ def create_app() -> FastAPI:
         backend: Backend,
         status: Annotated[str | None, Query()] = None,
         name: Annotated[str | None, Query(max_length=63)] = None,
-        next: Annotated[str | None, Query(max_length=200)] = None,  # noqa: A002 (the query parameter)
+        next_token: Annotated[str | None, Query(alias="next", max_length=200)] = None,
     ) -> HTMLResponse:
         if status and status not in jobs.STATUSES:
             raise HTTPException(400, f"status: expected one of {', '.join(jobs.STATUSES)}, got {status!r}")
         summaries, token = jobs.list_jobs(
-            backend, status=status or None, name_contains=name or None, token=next
+            backend, status=status or None, name_contains=name or None, token=next_token
         )
         html = render.job_list(
             summaries, status=status, name_contains=name, next_token=token, home=str(backend.home)
