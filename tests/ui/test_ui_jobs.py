@@ -122,6 +122,15 @@ def test_outputs_elsewhere() -> None:
     assert "No folder /nonexistent/ui-test" in render.outputs([missing])
 
 
+def test_task_view_of_a_job_on_aws() -> None:
+    console = "https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/processing-jobs/j-1"
+    html = render.task_without_job("d", "r", "t", "j-1", console, "/h")
+    assert f'href="{escape(console)}"' in html and "job j-1 runs on AWS" in html
+    elsewhere = render.task_without_job("d", "r", "t", "gone", "/sm-processing/jobs/gone", "/h")
+    assert "ran job <code>gone</code>, which is not in this server's job store (<code>/h</code>)" in elsewhere
+    assert "recorded no processing job" in render.task_without_job("d", "r", "t", None, None, "/h")
+
+
 def test_listing_stops_at_the_limit(tmp_path: Path) -> None:
     for i in range(5):
         (tmp_path / f"f{i}").write_text("x" * i)

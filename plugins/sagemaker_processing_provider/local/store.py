@@ -6,7 +6,7 @@ Layout under ``SM_PROCESSING_HOME`` (default ``~/.sm-processing``)::
     jobs/<name>/state.json      the DescribeProcessingJob fields that change (status, times, reasons)
     jobs/<name>/state.lock      fcntl lock for read-modify-write of state.json
     jobs/<name>/output.log      the combined log of all hosts
-    jobs/<name>/runner.pid      {"pid", "start_time", "watchdog", "phase"} of the detached runner
+    jobs/<name>/runner.pid      {"pid", "start_time", "pidns", "watchdog", "phase"} of the detached runner
     jobs/<name>/runner.log      the runner's and its watchdog's own stderr
     jobs/<name>/reserve         16 KiB kept until the job ends: freed to write the final state on a full disk
     jobs/<name>/publish.json    the publish journal while EndOfJob outputs move into place (journal.py)

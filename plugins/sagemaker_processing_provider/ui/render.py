@@ -173,11 +173,22 @@ def size(n: int) -> str:
     return str(n)
 
 
-def task_without_job(dag_id: str, run_id: str, task_id: str, job_url: str | None) -> str:
-    """The task-instance tab of a task that ran no local job (not a processing task, or on AWS)."""
+def task_without_job(
+    dag_id: str, run_id: str, task_id: str, job_name: str | None, job_url: str | None, home: str
+) -> str:
+    """The task-instance tab of a task with no job in this store: not a processing task (or not
+    started yet), a job on AWS, or a job of another store (the API server's SM_PROCESSING_HOME)."""
     where = f"<p><code>{escape(dag_id)}</code> / <code>{escape(run_id)}</code> / <code>{escape(task_id)}</code></p>"
     if job_url and job_url.startswith("https://"):
-        text = f'<p>This task\'s job runs on AWS: <a href="{escape(job_url)}" target="_blank" rel="noopener">SageMaker console</a>.</p>'
+        text = (
+            f"<p>This task's job {escape(job_name or '')} runs on AWS: "
+            f'<a href="{escape(job_url)}" target="_blank" rel="noopener">SageMaker console</a>.</p>'
+        )
+    elif job_name:
+        text = (
+            f"<p>This task ran job <code>{escape(job_name)}</code>, which is not in this server's job store "
+            f"(<code>{escape(home)}</code>): set the same SM_PROCESSING_HOME for the API server as for the tasks.</p>"
+        )
     else:
         text = "<p>This task instance recorded no processing job (not a processing task, or it has not created its job yet).</p>"
     return document("No processing job", f"<h1>No local processing job</h1>{where}{text}")

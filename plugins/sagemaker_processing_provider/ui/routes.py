@@ -98,7 +98,10 @@ def create_app() -> FastAPI:
         found = task_job(session, dag_id, run_id, task_id, index)
         if found.job_name and backend.store.exists(found.job_name):
             return RedirectResponse(job_path(found.job_name), status_code=303)
-        return HTMLResponse(render.task_without_job(dag_id, run_id, task_id, found.job_url))
+        html = render.task_without_job(
+            dag_id, run_id, task_id, found.job_name, found.job_url, str(backend.home)
+        )
+        return HTMLResponse(html)
 
     return app
 
