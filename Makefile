@@ -32,6 +32,7 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
+	scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest
 
 # The scikit-learn pipeline DAG, end to end through `airflow dags test`, on the local backend.

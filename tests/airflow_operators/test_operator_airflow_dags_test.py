@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from airflow_operators_support import job_names
-from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
+from sagemaker_processing_provider.links.processing import JOB_NAME_KEY, ProcessingJobLink, ProcessingLogsLink
 from sagemaker_processing_provider.local.backend import LocalProcessingBackend
 
 DAG_FILE = """
@@ -98,7 +98,6 @@ def jobs_of(env: dict[str, str], dag_id: str) -> list[str]:
 @pytest.mark.slow
 def test_sync_and_deferrable_tasks_succeed_under_airflow_dags_test(airflow_env: dict[str, str]) -> None:
     run, output = dags_test(airflow_env, "ops_dags_test")
-    store = Path(airflow_env["SM_PROCESSING_HOME"])
     assert run.returncode == 0, output[-3000:]
     assert "state=success" in output
     assert output.count("[job] hello from the job, ds = 20") == 2  # task log (sync), trigger log (defer)
@@ -110,8 +109,12 @@ def test_sync_and_deferrable_tasks_succeed_under_airflow_dags_test(airflow_env: 
             "select key, value from xcom where dag_id = 'ops_dags_test' and key like 'sagemaker_processing_%'"
         )
         links = dict(db.execute(query).fetchall())
-    assert set(links) == {ProcessingJobLink.key, ProcessingLogsLink.key}
-    assert json.loads(links[ProcessingLogsLink.key]).startswith((store / "jobs").resolve().as_uri())
+    assert set(links) == {ProcessingJobLink.key, ProcessingLogsLink.key, JOB_NAME_KEY}
+    assert (
+        json.loads(links[ProcessingLogsLink.key])
+        == f"/sm-processing/jobs/{json.loads(links[JOB_NAME_KEY])}/log"
+    )
+    assert json.loads(links[JOB_NAME_KEY]) in names
 
 
 @pytest.mark.slow

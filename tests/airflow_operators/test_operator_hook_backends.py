@@ -30,7 +30,10 @@ def test_local_backend_from_the_connection_extra(tmp_path: Path, monkeypatch: py
     backend = ProcessingHook().backend
     assert backend.name == "local"
     assert Path(backend.home) == tmp_path / "elsewhere"
-    assert backend.console_urls("j-1")["job"] == (tmp_path / "elsewhere" / "jobs" / "j-1").resolve().as_uri()
+    assert backend.console_urls("j-1") == {
+        "job": "/sm-processing/jobs/j-1",
+        "logs": "/sm-processing/jobs/j-1/log",
+    }
 
 
 @pytest.mark.parametrize("extra", [None, {}, {"region_name": "eu-west-1"}, {"processing_backend": "AWS"}])

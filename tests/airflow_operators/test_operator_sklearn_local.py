@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow.sdk.execution_time.timeout import timeout
 from airflow_operators_support import context, job_names, sklearn_operator, wait_for_status
 from sagemaker_processing_provider.errors import ProcessingJobFailed, RequestError
-from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
+from sagemaker_processing_provider.links.processing import JOB_NAME_KEY, ProcessingJobLink, ProcessingLogsLink
 from sagemaker_processing_provider.local.backend import LocalProcessingBackend
 
 
@@ -31,10 +31,11 @@ def test_runs_a_job_and_returns_a_json_result(job_home: Path, job_files: dict, c
     assert json.loads((job_files["out"] / "result.json").read_text()) == {"rows": 3}
     # the job's own lines reached the task log
     assert "[job] job done, rows 3" in capfd.readouterr().out
-    # the links were stored for the UI and point into the job store
+    # the links were stored for the UI: same-origin paths to the UI plugin's job page and log
     job_url = ctx["ti"].xcoms[ProcessingJobLink.key]
-    assert job_url == (job_home.resolve() / "jobs" / result["job_name"]).as_uri()
-    assert ctx["ti"].xcoms[ProcessingLogsLink.key] == f"{job_url}/output.log"
+    assert job_url == f"/sm-processing/jobs/{result['job_name']}"
+    assert ctx["ti"].xcoms[ProcessingLogsLink.key] == f"{job_url}/log"
+    assert ctx["ti"].xcoms[JOB_NAME_KEY] == result["job_name"]  # the plugin's task view finds it
     assert job_names(job_home) == [result["job_name"]]
 
 

@@ -2,7 +2,7 @@
 
 The engine's ``LocalProcessingBackend`` already speaks boto3's SageMaker method names and shapes; this
 adapter adds what the seam needs around it: files used in place (no upload), a documented role when
-none is given, the job store's folders as default outputs and links, the engine's log cursor.
+none is given, the job store's folders as default outputs, the UI plugin's pages as links, the engine's log cursor.
 """
 
 from __future__ import annotations
@@ -83,5 +83,8 @@ class LocalBackend(ClientBackend):
         return list(answer["events"]), int(answer["nextOffset"])
 
     def console_urls(self, job_name: str) -> dict[str, str]:
-        folder = self.home / "jobs" / job_name
-        return {"job": folder.as_uri(), "logs": (folder / "output.log").as_uri()}
+        """The UI plugin's job page and log: same-origin http links, which the Airflow 3 UI renders
+        (it shows no button for a ``file://`` URL). ``sm-processing describe`` gives the folder."""
+        from sagemaker_processing_provider.ui.paths import job_log_path, job_path
+
+        return {"job": job_path(job_name), "logs": job_log_path(job_name)}

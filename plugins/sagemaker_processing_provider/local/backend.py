@@ -295,6 +295,21 @@ class LocalProcessingBackend:
         lines = data[:end].decode("utf-8", errors="replace").splitlines()
         return {"events": lines, "nextOffset": StartFromOffset + end}
 
+    def log_tail(self, name: str, max_bytes: int = 64 * 1024) -> dict[str, Any]:
+        """The log's last whole lines within ``max_bytes`` (a page shows the end of a big log without
+        reading it all); ``skipped`` is how many bytes before them were left out."""
+        path = self.job_folder(name) / "output.log"
+        self.store.read_state(name, "GetLogEvents")  # JobNotFound for an unknown job
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start = max(0, size - max_bytes)
+            fh.seek(start)
+            data = fh.read()
+        if start and b"\n" in data[:-1]:
+            cut = data.index(b"\n") + 1  # a partial first line is dropped (unless it is all there is)
+            data, start = data[cut:], start + cut
+        return {"events": data.decode("utf-8", errors="replace").splitlines(), "skipped": start}
+
     # -- tags -----------------------------------------------------------------------------------
     def add_tags(self, ResourceArn: str, Tags: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
         """Add or overwrite tags of a job (kept in ``tags.json``; the request keeps its own ``Tags``)."""

@@ -107,12 +107,19 @@ def settle(store: JobStore, name: str, reason: str) -> dict[str, Any]:
 
 
 def owner_gone(job_dir: Path) -> bool:
-    """True when neither the runner nor its watchdog lives (a stopped watchdog counts as gone)."""
-    from sagemaker_processing_provider.local.store import record_state
+    """True when neither the runner nor its watchdog lives (a stopped watchdog counts as gone).
+
+    Never for a runner of another PID namespace (the job store shared between containers, e.g. the
+    Airflow UI plugin in the API server describing a job the scheduler's container runs): its pids
+    are not ours to look up, so only a process of its own namespace may settle it.
+    """
+    from sagemaker_processing_provider.local.store import pid_namespace, record_state
 
     record = read_json_quiet(job_dir / "runner.pid")
     if record is None:
         return False  # a job of an older store, or a creator still starting it: see the start grace
+    if record.get("pidns") and record["pidns"] != pid_namespace():
+        return False
     if record_alive(record):
         return False
     return record_state(record.get("watchdog")) in (None, "T", "t")

@@ -6,7 +6,7 @@ Layout under ``SM_PROCESSING_HOME`` (default ``~/.sm-processing``)::
     jobs/<name>/state.json      the DescribeProcessingJob fields that change (status, times, reasons)
     jobs/<name>/state.lock      fcntl lock for read-modify-write of state.json
     jobs/<name>/output.log      the combined log of all hosts
-    jobs/<name>/runner.pid      {"pid", "start_time", "watchdog", "phase"} of the detached runner
+    jobs/<name>/runner.pid      {"pid", "start_time", "pidns", "watchdog", "phase"} of the detached runner
     jobs/<name>/runner.log      the runner's and its watchdog's own stderr
     jobs/<name>/reserve         16 KiB kept until the job ends: freed to write the final state on a full disk
     jobs/<name>/publish.json    the publish journal while EndOfJob outputs move into place (journal.py)
@@ -84,9 +84,17 @@ def proc_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def pid_record(pid: int) -> dict[str, int | None]:
-    """What identifies a process beyond its (reusable) pid."""
-    return {"pid": pid, "start_time": proc_start_time(pid)}
+def pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[4026531836]``): a pid means something only inside it."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def pid_record(pid: int) -> dict[str, Any]:
+    """What identifies a process beyond its (reusable) pid, and the PID namespace it is seen in."""
+    return {"pid": pid, "start_time": proc_start_time(pid), "pidns": pid_namespace()}
 
 
 def record_state(record: dict[str, Any] | None) -> str | None:

@@ -26,7 +26,11 @@ from airflow.sdk import BaseOperator, conf
 from sagemaker_processing_provider.backends import watch
 from sagemaker_processing_provider.backends.base import FAILED, TERMINAL
 from sagemaker_processing_provider.errors import ProcessingError, ProcessingJobFailed
-from sagemaker_processing_provider.links.processing import ProcessingJobLink, ProcessingLogsLink
+from sagemaker_processing_provider.links.processing import (
+    ProcessingJobLink,
+    ProcessingLogsLink,
+    persist_job_name,
+)
 from sagemaker_processing_provider.operators import attach, caching, signature
 from sagemaker_processing_provider.operators.lineage import job_channels, lineage_facets
 from sagemaker_processing_provider.request.params import ProcessorParams, templated
@@ -149,6 +153,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
         urls = backend.console_urls(job_name)
         ProcessingJobLink.persist(context, self, urls["job"])
         ProcessingLogsLink.persist(context, self, urls["logs"])
+        persist_job_name(context, self, job_name)
         self.log.info("Processing job %s: %s (logs: %s)", job_name, urls["job"], urls["logs"])
         if description["ProcessingJobStatus"] not in TERMINAL:
             if not self.wait_for_completion:
