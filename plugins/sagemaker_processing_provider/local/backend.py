@@ -30,6 +30,7 @@ from sagemaker_processing_provider.api.validation import (
     check_model_limits,
     input_shape,
     validate_create_request,
+    validate_shape,
 )
 from sagemaker_processing_provider.local import failpoints, journal, reconcile, sandbox
 from sagemaker_processing_provider.local.store import (
@@ -227,11 +228,8 @@ class LocalProcessingBackend:
 
     # -- list -----------------------------------------------------------------------------------
     def list_processing_jobs(self, **kwargs: Any) -> dict[str, Any]:
-        from botocore.validate import validate_parameters
-
-        shape = input_shape("ListProcessingJobs")
-        validate_parameters(kwargs, shape)
-        check_model_limits(kwargs, shape, "", "ListProcessingJobs")
+        validate_shape(kwargs, "ListProcessingJobs")
+        check_model_limits(kwargs, input_shape("ListProcessingJobs"), "", "ListProcessingJobs")
         jobs = [summary for n in self.store.names() if (summary := self._summary(n)) is not None]
         jobs = [j for j in jobs if _matches(j, kwargs)]
         key = {"Name": "ProcessingJobName", "Status": "ProcessingJobStatus"}.get(

@@ -24,6 +24,9 @@ from sagemaker_processing_provider.errors import ProcessingError
 from sagemaker_processing_provider.local.store import TERMINAL
 
 POLL_SECONDS = 0.2
+# First polls come sooner: a short job ends in well under POLL_SECONDS, and a fixed first sleep of
+# 0.2 s was a quarter of a trivial `sm-processing run` (benchmarks/cli_run.py).
+FIRST_POLL_SECONDS = 0.01
 
 
 def _json(data: Any) -> str:
@@ -34,6 +37,7 @@ def _json(data: Any) -> str:
 def _follow(backend: Any, name: str, follow: bool) -> dict[str, Any]:
     """Print the job's log lines until it ends (or once, without ``follow``); return its description."""
     offset = 0
+    pause = FIRST_POLL_SECONDS
     while True:
         job = backend.describe_processing_job(ProcessingJobName=name)
         done = job["ProcessingJobStatus"] in TERMINAL
@@ -43,7 +47,8 @@ def _follow(backend: Any, name: str, follow: bool) -> dict[str, Any]:
         offset = page["nextOffset"]
         if done or not follow:
             return job
-        time.sleep(POLL_SECONDS)
+        time.sleep(pause)
+        pause = min(pause * 2, POLL_SECONDS)
 
 
 def cmd_run(backend: Any, args: argparse.Namespace) -> int:
@@ -180,13 +185,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from sagemaker_processing_provider.local.backend import LocalProcessingBackend
 
     try:
         return args.func(LocalProcessingBackend(args.home), args)
-    except (ClientError, BotoCoreError, ProcessingError, OSError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, (ProcessingError, OSError)):
+            from botocore.exceptions import BotoCoreError, ClientError  # not imported on success
+
+            if not isinstance(exc, (ClientError, BotoCoreError)):
+                raise
         message = " ".join(str(exc).split())
         print(f"sm-processing: error: {message}", file=sys.stderr)
         return 2
