@@ -242,7 +242,7 @@ class SageMakerProcessingBaseOperator(BaseOperator):
                 if description and description["ProcessingJobStatus"] in TERMINAL:
                     watcher.copy_log()
                     return description
-                time.sleep(watcher.delay)
+                backend.wait_for_change(job_name, watcher.delay)
         except Exception:
             raise
         except BaseException:
