@@ -8,7 +8,6 @@ none is given, the job store's folders as default outputs and links, the engine'
 from __future__ import annotations
 
 import logging
-import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -64,16 +63,8 @@ class LocalBackend(ClientBackend):
         return self.client.home
 
     def wait_for_change(self, job_name: str, seconds: float) -> bool:
-        """Sleep up to ``seconds``, returning early (True) once the job's ``state.json`` is replaced or
-        rewritten (every status change writes it: started, Stopping, Completed/Failed/Stopped)."""
-        state = self.client.store.job_dir(job_name) / "state.json"
-        before = _signature(state)
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(STATE_CHECK_SECONDS, left))
-            if _signature(state) != before:
-                return True
-        return False
+        """Up to ``seconds``; True as soon as the job's state changes (the engine watches its file)."""
+        return self.client.wait_for_change(job_name, seconds, STATE_CHECK_SECONDS)
 
     def validate(self, request: dict) -> None:
         from sagemaker_processing_provider.api.validation import validate_create_request
@@ -101,12 +92,3 @@ class LocalBackend(ClientBackend):
     def console_urls(self, job_name: str) -> dict[str, str]:
         folder = self.home / "jobs" / job_name
         return {"job": folder.as_uri(), "logs": (folder / "output.log").as_uri()}
-
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    """What changes when the file is rewritten or replaced (None: not there)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -75,6 +76,15 @@ def _to_datetime(value: str) -> datetime:
     from dateutil.tz import tzlocal
 
     return datetime.fromisoformat(value).astimezone(tzlocal())
+
+
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is rewritten or replaced (None: not there)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _as_utc(value: Any) -> datetime:
@@ -156,6 +166,19 @@ class LocalProcessingBackend:
         write_json_atomic(tmp / "runner.pid", {**record, "watchdog": record, "phase": "starting"})
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it: no zombie in long-lived callers
         return proc
+
+    def wait_for_change(self, name: str, seconds: float, check: float = 0.05) -> bool:
+        """Sleep up to ``seconds``, returning early (True) once the job's ``state.json`` is replaced or
+        rewritten (every status change writes it: started, Stopping, Completed/Failed/Stopped). A stat
+        every ``check`` seconds: callers see a job end within that, not a whole poll interval later."""
+        state = self.store.job_dir(check_job_name(name, "DescribeProcessingJob")) / "state.json"
+        before = _file_signature(state)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(check, left))
+            if _file_signature(state) != before:
+                return True
+        return False
 
     # -- describe -------------------------------------------------------------------------------
     def describe_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803 (boto3 name)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,9 @@ from sagemaker_processing_provider.errors import ProcessingError
 from sagemaker_processing_provider.local.store import TERMINAL
 
 POLL_SECONDS = 0.2
-# First polls come sooner: a short job ends in well under POLL_SECONDS, and a fixed first sleep of
-# 0.2 s was a quarter of a trivial `sm-processing run` (benchmarks/cli_run.py).
-FIRST_POLL_SECONDS = 0.01
+# Between two polls the job's state file is checked this often (a stat): a short job's end is seen
+# within 10 ms. A fixed sleep of 0.2 s was a quarter of a trivial `sm-processing run` (benchmarks/cli_run.py).
+STATE_CHECK_SECONDS = 0.01
 
 
 def _json(data: Any) -> str:
@@ -37,7 +36,6 @@ def _json(data: Any) -> str:
 def _follow(backend: Any, name: str, follow: bool) -> dict[str, Any]:
     """Print the job's log lines until it ends (or once, without ``follow``); return its description."""
     offset = 0
-    pause = FIRST_POLL_SECONDS
     while True:
         job = backend.describe_processing_job(ProcessingJobName=name)
         done = job["ProcessingJobStatus"] in TERMINAL
@@ -47,8 +45,7 @@ def _follow(backend: Any, name: str, follow: bool) -> dict[str, Any]:
         offset = page["nextOffset"]
         if done or not follow:
             return job
-        time.sleep(pause)
-        pause = min(pause * 2, POLL_SECONDS)
+        backend.wait_for_change(name, POLL_SECONDS, STATE_CHECK_SECONDS)
 
 
 def cmd_run(backend: Any, args: argparse.Namespace) -> int:
