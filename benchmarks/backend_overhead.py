@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/backend_overhead.py [--runs 15]
 
 For each case: median wall time of create -> Completed (polling describe every 5 ms) minus the median of
-running the same script bare with the same Python. The backend's one-time cost (loading botocore's
-service model on the first create) is reported separately, as a long-lived caller pays it once.
+running the same script bare with the same Python. The backend's one-time cost (loading the processing
+shapes on the first create: the small cached copy of botocore's model, ``api/shapes.py``; botocore's
+whole model only to word a refusal) is reported separately, as a long-lived caller pays it once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sagemaker_processing_provider.api.validation import service_model
+from sagemaker_processing_provider.api.validation import input_shape
 from sagemaker_processing_provider.local.backend import LocalProcessingBackend
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -98,7 +99,7 @@ def main() -> None:
         data.mkdir()
         (data / "part.csv").write_text("a,b\n1,2\n")
         t0 = time.perf_counter()
-        service_model()
+        input_shape()
         first = time.perf_counter() - t0
         backend = LocalProcessingBackend(root / "store")
         bare_times = [bare(bare_script) for _ in range(runs)]
@@ -116,7 +117,7 @@ def main() -> None:
         f"nproc {os.cpu_count()} | Python {platform.python_version()} | runs {runs} | "
         f"load average {os.getloadavg()[0]:.1f} (figures grow with it)"
     )
-    print(f"one-time: botocore service model load {first * 1000:.0f} ms (first create in a process)")
+    print(f"one-time: processing shapes load {first * 1000:.0f} ms (first create in a process)")
     print(f"{'case':32} {'backend (s)':>12} {'bare (s)':>10} {'overhead (s)':>13}")
     for label, total, overhead in rows:
         print(f"{label:32} {total:12.3f} {statistics.median(bare_times):10.3f} {overhead:13.3f}")

@@ -58,8 +58,8 @@ SLEEPER = "import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n"
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """One migrated Airflow home for the module, with both test DAGs (``db migrate`` is the slow part)."""
+def airflow_env(tmp_path_factory: pytest.TempPathFactory, with_migrated_db) -> dict[str, str]:
+    """One migrated Airflow home for the module (the session's database), with both test DAGs."""
     root = tmp_path_factory.mktemp("dags-test")
     dags = root / "dags"
     dags.mkdir()
@@ -77,7 +77,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             {"conn_type": "aws", "extra": {"processing_backend": "local"}}
         ),
     }
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    with_migrated_db(root / "airflow")
     return env
 
 

@@ -234,3 +234,17 @@ def test_local_polls_start_fast_then_settle(job_home: Path, job_files: dict) -> 
         assert watcher.poll()["ProcessingJobStatus"] == "InProgress"
         delays.append(watcher.delay)
     assert delays == [0.25, 0.5, 1.0, 2.0, 2.0]
+
+
+def test_local_wait_ends_when_the_job_changes(job_home: Path, job_files: dict) -> None:
+    """The local backend's wait returns as soon as the job's state changes, not after the full delay."""
+    import threading
+
+    name = sklearn_operator(job_files, mode="wait", wait_for_completion=False).execute(context())["job_name"]
+    backend = LocalBackend(job_home)
+    while "ProcessingStartTime" not in backend.describe(name):  # started (its last change until released)
+        assert backend.wait_for_change(name, 600) is True
+    assert backend.wait_for_change(name, 0.2) is False  # nothing happened: the full delay
+    threading.Timer(0.5, job_files["release"].touch).start()
+    assert backend.wait_for_change(name, 600) is True  # returned on the change, long before 600 s
+    assert wait_for_status(job_home, name, ("Completed",))["ProcessingJobStatus"] == "Completed"

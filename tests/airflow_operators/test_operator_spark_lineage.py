@@ -1,8 +1,10 @@
-"""The Spark operators (thin: their parameters -> the builder) and the lineage helpers."""
+"""The Spark operators (thin: their parameters -> the builder) and the lineage helpers.
+
+A real PySpark run through the operator is in test_operator_requirements_pyspark.py (one Spark job
+proves the plain path and the dependencies)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,17 +12,6 @@ from airflow_operators_support import context, job_names
 from sagemaker_processing_provider.errors import RequestError
 from sagemaker_processing_provider.operators.lineage import dataset_identity, job_channels
 from sagemaker_processing_provider.operators.spark import PySparkProcessorOperator, SparkJarProcessorOperator
-
-PYSPARK_APP = """
-import sys
-from pyspark.sql import SparkSession
-
-spark = SparkSession.builder.appName("ops-test").getOrCreate()
-count = spark.read.option("header", True).csv("/opt/ml/processing/input/data").count()
-spark.createDataFrame([(count,)], ["rows"]).coalesce(1).write.json("/opt/ml/processing/output/result/rows")
-print("spark rows", count, sys.argv[1:], flush=True)
-spark.stop()
-"""
 
 
 def test_missing_spark_files_are_refused_before_any_job(job_home: Path, tmp_path: Path) -> None:
@@ -43,36 +34,6 @@ def test_missing_spark_files_are_refused_before_any_job(job_home: Path, tmp_path
         jar.execute(context())
     assert info.value.field == "submit_app" and "app.jar" in str(info.value)
     assert not (job_home / "jobs").exists() or job_names(job_home) == []
-
-
-@pytest.mark.slow
-def test_pyspark_operator_runs_a_real_spark_job_locally(
-    job_home: Path, job_files: dict, tmp_path: Path
-) -> None:
-    app = tmp_path / "app.py"
-    app.write_text(PYSPARK_APP)
-    result = PySparkProcessorOperator(
-        task_id="spark",
-        framework_version="3.5",
-        instance_type="ml.m5.xlarge",
-        submit_app=str(app),
-        arguments=["--flag", "1"],
-        inputs=[{"source": str(job_files["data"]), "destination": "/opt/ml/processing/input/data"}],
-        outputs=[
-            {
-                "source": "/opt/ml/processing/output/result",
-                "destination": str(job_files["out"]),
-                "output_name": "r",
-            }
-        ],
-        configuration=[
-            {"Classification": "spark-defaults", "Properties": {"spark.sql.shuffle.partitions": "2"}}
-        ],
-        check_interval=0.5,
-    ).execute(context(task_id="spark"))
-    assert result["status"] == "Completed" and result["job_name"].startswith("sagemaker-spark-processing-")
-    [part] = list((job_files["out"] / "rows").glob("part-*.json"))
-    assert json.loads(part.read_text().strip()) == {"rows": 2}
 
 
 def test_channels_and_dataset_identities() -> None:

@@ -34,10 +34,12 @@ def _jobs(sm_home: Path) -> dict[str, str]:
     }
 
 
-def test_example_installs_its_requirements_then_hits_the_cache(tmp_path: Path, monkeypatch) -> None:
+def test_example_installs_its_requirements_then_hits_the_cache(
+    tmp_path: Path, monkeypatch, with_migrated_db
+) -> None:
     monkeypatch.setenv("SM_PROCESSING_HOME", str(tmp_path / "sm"))
-    env = local_airflow.airflow_env(tmp_path / "airflow")
-    local_airflow.ensure_db(env)
+    env = local_airflow.airflow_env(with_migrated_db(tmp_path / "airflow"))
+    local_airflow.ensure_db(env)  # the copied database and its stamp: nothing to migrate
     out = tmp_path / "profile"
     conf = json.dumps({"output_uri": str(out)})
     for day in (1, 2):

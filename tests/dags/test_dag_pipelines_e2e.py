@@ -16,10 +16,10 @@ SCRIPT = REPO / "scripts" / "local_airflow.py"
 
 
 @pytest.fixture(scope="module")
-def homes(tmp_path_factory) -> tuple[Path, Path]:
-    """One Airflow home for the module (migrated once), one job store."""
+def homes(tmp_path_factory, with_migrated_db) -> tuple[Path, Path]:
+    """One Airflow home for the module (the session's migrated database), one job store."""
     root = tmp_path_factory.mktemp("pipelines")
-    return root / "airflow", root / "sm-processing"
+    return with_migrated_db(root / "airflow"), root / "sm-processing"
 
 
 def local_airflow(homes: tuple[Path, Path], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -73,9 +73,9 @@ def connection(endpoint: Endpoint, s3_endpoint: str) -> str:
     return json.dumps({"conn_type": "aws", "extra": extra})
 
 
-@pytest.mark.slow  # `airflow db migrate` + `airflow dags test`
+@pytest.mark.slow  # `airflow dags test` (on a copy of the session's migrated database)
 def test_amazon_operator_and_ours_run_to_completed_under_airflow_dags_test(
-    aws: Endpoint, aws_subprocess_env: dict[str, str], bucket: str, tmp_path: Path
+    aws: Endpoint, aws_subprocess_env: dict[str, str], bucket: str, tmp_path: Path, with_migrated_db
 ) -> None:
     seed_bucket(bucket)
     airflow_home, dags = tmp_path / "airflow", tmp_path / "dags"
@@ -102,7 +102,7 @@ def test_amazon_operator_and_ours_run_to_completed_under_airflow_dags_test(
         AIRFLOW_CONN_AWS_DEFAULT=connection(aws, aws_subprocess_env["AWS_ENDPOINT_URL"]),
     )
     airflow = str(Path(sys.executable).parent / "airflow")
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    with_migrated_db(airflow_home)
     run = subprocess.run(
         [airflow, "dags", "test", "endpoint_clients"], env=env, capture_output=True, text=True, timeout=600
     )

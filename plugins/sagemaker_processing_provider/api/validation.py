@@ -19,7 +19,7 @@ import re
 from functools import cache
 from typing import Any
 
-from sagemaker_processing_provider.api import client_errors
+from sagemaker_processing_provider.api import shapes
 
 OPERATION = "CreateProcessingJob"
 NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -36,17 +36,32 @@ def service_model() -> Any:
 
 
 def input_shape(operation: str = OPERATION) -> Any:
+    """The operation's input shape: the small cached copy (``shapes.py``) if usable, else botocore's."""
+    cached = shapes.input_shapes()
+    if cached is not None and operation in cached:
+        return cached[operation]
     return service_model().operation_model(operation).input_shape
 
 
 def validate_shape(request: dict[str, Any], operation: str = OPERATION) -> None:
-    """botocore's own client-side validation; raises ``ParamValidationError`` like boto3."""
+    """botocore's own client-side validation; raises ``ParamValidationError`` like boto3.
+
+    A request the cached shapes show valid skips botocore (its import and model load are most of a
+    CLI call's time); any other goes to botocore, so what is accepted and every message stay its own.
+    """
+    shape = input_shape(operation)
+    if isinstance(shape, shapes.Shape):
+        if shapes.conforms(request, shape):
+            return
+        shape = service_model().operation_model(operation).input_shape
     from botocore.validate import validate_parameters
 
-    validate_parameters(request, input_shape(operation))
+    validate_parameters(request, shape)
 
 
 def _fail(message: str, field: str, operation: str = OPERATION) -> None:
+    from sagemaker_processing_provider.api import client_errors  # botocore: only when refusing
+
     raise client_errors.ValidationException(f"1 validation error detected: {message}", operation, field=field)
 
 

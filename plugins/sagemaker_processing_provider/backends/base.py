@@ -12,6 +12,7 @@ each backend adds what differs: staging, logs, links, role names, defaults.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -87,6 +88,10 @@ class ProcessingBackend(Protocol):
     def describe(self, job_name: str) -> dict | None:
         """The DescribeProcessingJob answer, or ``None`` when there is no such job."""
 
+    def wait_for_change(self, job_name: str, seconds: float) -> bool:
+        """Wait up to ``seconds`` before the next describe; a backend that sees the job change may
+        return sooner (the local one watches the job's state file): True if it did."""
+
     def stop_if_running(self, job_name: str) -> str | None:
         """Stop the job if it is ``InProgress``; return the status found (``None``: no such job)."""
 
@@ -154,6 +159,10 @@ class ClientBackend:
     def tag_job(self, job_name: str, tags: dict[str, str]) -> None:
         arn = self.client.describe_processing_job(ProcessingJobName=job_name)["ProcessingJobArn"]
         self.client.add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def wait_for_change(self, job_name: str, seconds: float) -> bool:
+        time.sleep(seconds)
+        return False
 
     def describe(self, job_name: str) -> dict | None:
         try:

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from sagemaker_processing_provider.api.validation import (
     check_model_limits,
     input_shape,
     validate_create_request,
+    validate_shape,
 )
 from sagemaker_processing_provider.local import failpoints, journal, reconcile, sandbox
 from sagemaker_processing_provider.local.store import (
@@ -74,6 +76,15 @@ def _to_datetime(value: str) -> datetime:
     from dateutil.tz import tzlocal
 
     return datetime.fromisoformat(value).astimezone(tzlocal())
+
+
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the file is rewritten or replaced (None: not there)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _as_utc(value: Any) -> datetime:
@@ -156,6 +167,19 @@ class LocalProcessingBackend:
         threading.Thread(target=proc.wait, daemon=True).start()  # reap it: no zombie in long-lived callers
         return proc
 
+    def wait_for_change(self, name: str, seconds: float, check: float = 0.05) -> bool:
+        """Sleep up to ``seconds``, returning early (True) once the job's ``state.json`` is replaced or
+        rewritten (every status change writes it: started, Stopping, Completed/Failed/Stopped). A stat
+        every ``check`` seconds: callers see a job end within that, not a whole poll interval later."""
+        state = self.store.job_dir(check_job_name(name, "DescribeProcessingJob")) / "state.json"
+        before = _file_signature(state)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(check, left))
+            if _file_signature(state) != before:
+                return True
+        return False
+
     # -- describe -------------------------------------------------------------------------------
     def describe_processing_job(self, ProcessingJobName: str) -> dict[str, Any]:  # noqa: N803 (boto3 name)
         name = check_job_name(ProcessingJobName, "DescribeProcessingJob")
@@ -227,11 +251,8 @@ class LocalProcessingBackend:
 
     # -- list -----------------------------------------------------------------------------------
     def list_processing_jobs(self, **kwargs: Any) -> dict[str, Any]:
-        from botocore.validate import validate_parameters
-
-        shape = input_shape("ListProcessingJobs")
-        validate_parameters(kwargs, shape)
-        check_model_limits(kwargs, shape, "", "ListProcessingJobs")
+        validate_shape(kwargs, "ListProcessingJobs")
+        check_model_limits(kwargs, input_shape("ListProcessingJobs"), "", "ListProcessingJobs")
         jobs = [summary for n in self.store.names() if (summary := self._summary(n)) is not None]
         jobs = [j for j in jobs if _matches(j, kwargs)]
         key = {"Name": "ProcessingJobName", "Status": "ProcessingJobStatus"}.get(

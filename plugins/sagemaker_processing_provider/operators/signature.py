@@ -8,16 +8,15 @@ a real signature (``__signature__``): every spec field as a keyword-only paramet
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from typing import Any
 
-from sagemaker_processing_provider.request.params import ProcessorParams, is_required, spec
+from sagemaker_processing_provider.request.params import is_required, params_class, spec
 
 
-def spec_init(cls: type, params_class: type[ProcessorParams]):
+def spec_init(cls: type, declaration: type):
     """An ``__init__`` for ``cls`` that stores each spec field as an attribute (template fields need that)."""
-    fields = spec(params_class)
+    fields = spec(declaration)
 
     def __init__(self, **kwargs: Any) -> None:
         values = {f.name: kwargs.pop(f.name) for f in fields if f.name in kwargs}
@@ -32,19 +31,19 @@ def spec_init(cls: type, params_class: type[ProcessorParams]):
     parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
     __init__.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    __init__.__doc__ = f"Parameters: see the class docstring (generated from ``{params_class.__name__}``)."
+    __init__.__doc__ = f"Parameters: see the class docstring (generated from ``{declaration.__name__}``)."
     return __init__
 
 
-def params_doc(params_class: type[ProcessorParams]) -> str:
+def params_doc(declaration: type) -> str:
     """Sphinx ``:param:`` lines for the class docstring."""
     lines = []
-    for f in spec(params_class):
+    for f in spec(declaration):
         required = " Required." if is_required(f) else ""
         lines.append(f":param {f.name}: {f.metadata.get('doc', '')}{required}")
     return "\n".join(lines)
 
 
-def values(operator: Any, params_class: type[ProcessorParams]) -> ProcessorParams:
-    """The operator's (rendered) attributes as a params object for the request builder."""
-    return params_class(**{f.name: getattr(operator, f.name) for f in dataclasses.fields(params_class)})
+def values(operator: Any, declaration: type) -> Any:
+    """The operator's (rendered) attributes as the declaration's params dataclass, for the builder."""
+    return params_class(declaration)(**{f.name: getattr(operator, f.name) for f in spec(declaration)})

@@ -1,17 +1,20 @@
 """``PySparkProcessorOperator`` and ``SparkJarProcessorOperator``: the SDK's Spark processors as tasks.
 
-Thin on purpose: their parameters are declared in ``request/params.py`` (``PySparkParams``,
-``SparkJarParams``) and go to the Spark request builder (``smspark-submit`` options, the
+Thin on purpose: their parameters are declared in ``request/params.py`` (``PySparkSpec``,
+``SparkJarSpec``) and go to the Spark request builder (``smspark-submit`` options, the
 ``code``/``py-files``/``jars``/``files``/``conf`` inputs); all Airflow behaviour is shared in
 ``SageMakerProcessingBaseOperator``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagemaker_processing_provider.operators.base import SageMakerProcessingBaseOperator
-from sagemaker_processing_provider.request.params import PySparkParams, SparkJarParams, SparkParams
+from sagemaker_processing_provider.request.params import PySparkSpec, SparkJarSpec
+
+if TYPE_CHECKING:
+    from sagemaker_processing_provider.request.params import SparkParams
 
 DEPENDENCY_FIELDS = ("submit_app", "submit_py_files", "submit_jars", "submit_files")
 
@@ -37,10 +40,10 @@ class _SparkProcessorOperator(SageMakerProcessingBaseOperator):
 class PySparkProcessorOperator(_SparkProcessorOperator):
     """Run a PySpark application with ``smspark-submit`` (the SDK's ``PySparkProcessor.run``)."""
 
-    job_params = PySparkParams
+    job_params = PySparkSpec
 
 
 class SparkJarProcessorOperator(_SparkProcessorOperator):
     """Run a Spark (Scala/Java) jar with ``smspark-submit`` (the SDK's ``SparkJarProcessor.run``)."""
 
-    job_params = SparkJarParams
+    job_params = SparkJarSpec
