@@ -195,7 +195,9 @@ def command_run(args: argparse.Namespace) -> int:
     if dag_id == DAG_IDS["scala"]:
         ensure_jar()
     logical_date = datetime.now(UTC).replace(microsecond=0)
-    test = ["dags", "test", dag_id, logical_date.isoformat()] + (["--conf", args.conf] if args.conf else [])
+    # -f: parse only this DAG's file (the other pipelines' files would be parsed, twice, for nothing)
+    test = ["dags", "test", dag_id, logical_date.isoformat(), "-f", str(DAGS_DIR / f"{dag_id}.py")]
+    test += ["--conf", args.conf] if args.conf else []
     print(f"Running {dag_id} (airflow {' '.join(test)}), local backend, jobs in {env['SM_PROCESSING_HOME']}")
     code = airflow(test, env).returncode
     run = find_run(dag_id, logical_date, env)
