@@ -31,8 +31,11 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# ruff, the suite, then the compose stack end to end (`stack-test`: a missing Docker engine or
+# Chromium is installed and started, never skipped).
 test: lint
 	$(VENV)/bin/pytest
+	scripts/stack/stack_test.sh
 
 # The scikit-learn pipeline DAG, end to end through `airflow dags test`, on the local backend.
 run: venv
@@ -74,7 +77,7 @@ stack-down:
 	$(STACK_COMPOSE) down
 
 # End to end on its own project and ports: build, up, wait healthy, tests/stack (marker `stack`),
-# and always `down -v`. Not part of `make test` yet.
+# and always `down -v`. Also the last step of `make test`.
 stack-test: venv
 	scripts/stack/stack_test.sh
 

@@ -154,3 +154,16 @@ def test_scheduled_runs_are_not_switched_off(compose: dict) -> None:
     stack stops scheduling (the former AIRFLOW_USE_JOB_SCHEDULE=false workaround)."""
     text = (ROOT / "docker-compose.yaml").read_text() + (ROOT / "scripts/stack/stack_test.sh").read_text()
     assert "USE_JOB_SCHEDULE" not in text
+
+
+def test_containers_that_run_jobs_do_not_share_a_job_store(compose: dict) -> None:
+    """A store judges its runners alive by their pids in /proc: only within one PID namespace. The
+    endpoint reading the scheduler's store failed the scheduler's running jobs as "gone"."""
+    homes = {}
+    for name in JOB_RUNNERS:
+        service = compose["services"][name]
+        home = service["environment"]["SM_PROCESSING_HOME"]
+        if "--home" in service.get("command", []):
+            assert service["command"][service["command"].index("--home") + 1] == home
+        homes[name] = home
+    assert len(set(homes.values())) == len(homes), homes
