@@ -68,7 +68,7 @@ stack-images:
 	$(STACK_COMPOSE) build
 
 # The stack for you to use: UI on http://localhost:8080 (login in .env). Data stays in its volumes.
-stack-up: venv stack-images
+stack-up: venv stack-images jar
 	$(STACK_COMPOSE) up -d
 	$(PY) scripts/stack/wait_healthy.py
 
