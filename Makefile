@@ -32,9 +32,12 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# ruff, the suite, then the compose stack end to end (`stack-test`: a missing Docker engine or
+# Chromium is installed and started, never skipped).
 test: lint
 	scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest
+	scripts/stack/stack_test.sh
 
 # The scikit-learn pipeline DAG, end to end through `airflow dags test`, on the local backend.
 run: venv
@@ -67,7 +70,7 @@ stack-images:
 	$(STACK_COMPOSE) build
 
 # The stack for you to use: UI on http://localhost:8080 (login in .env). Data stays in its volumes.
-stack-up: venv stack-images
+stack-up: venv stack-images jar
 	$(STACK_COMPOSE) up -d
 	$(PY) scripts/stack/wait_healthy.py
 
@@ -76,7 +79,7 @@ stack-down:
 	$(STACK_COMPOSE) down
 
 # End to end on its own project and ports: build, up, wait healthy, tests/stack (marker `stack`),
-# and always `down -v`. Not part of `make test` yet.
+# and always `down -v`. Also the last step of `make test`.
 stack-test: venv
 	scripts/stack/stack_test.sh
 

@@ -12,7 +12,14 @@ Where the data is and where the results go:
   ``$SM_PROCESSING_HOME/pipelines`` (``~/.sm-processing/pipelines`` when unset; ``make run`` uses
   ``./.sm-processing``); the validation report is ``.../report/validation_report.{json,md}``;
 - role: Param ``role_arn`` > Variable ``sagemaker_processing_role_arn`` > none (the local backend
-  needs none; AWS refuses to run without one).
+  needs none; AWS refuses to run without one);
+- uploaded code (AWS code path): Variable ``sagemaker_processing_code_location`` (``s3://bucket/prefix``)
+  > the SageMaker SDK's default bucket ``sagemaker-<region>-<account>`` (asks STS for the account).
+
+Where the jobs run: Param ``aws_conn_id`` names the Airflow connection (default ``aws_default``); its
+extra ``processing_backend`` picks the local backend or SageMaker (AWS, or any SageMaker endpoint its
+``service_config`` names, as the compose stack's ``sagemaker_processing_stack_aws``). Same DAG, same
+code, one field of the trigger form.
 
 On AWS, set the input and output root to ``s3://`` URIs: Params for one manual run, Variables for the
 schedule. Nothing heavy is imported here (no SageMaker SDK, boto3, scikit-learn, pandas, pyspark).
@@ -40,8 +47,14 @@ PROCESSING = "/opt/ml/processing"
 VAR_INPUT_URI = "abalone_input_uri"
 VAR_OUTPUT_ROOT_URI = "abalone_output_root_uri"
 VAR_ROLE_ARN = "sagemaker_processing_role_arn"
+VAR_CODE_LOCATION = "sagemaker_processing_code_location"
+DEFAULT_CONN_ID = "aws_default"
 OUTPUT_SUBDIR = "pipelines"
 MAX_RUNTIME_SECONDS = 3600
+# More than one: unpausing a DAG (the trigger form's default) first creates the scheduled run of the
+# latest interval, and a manual run must not queue behind it. Runs cannot collide: each writes under
+# its own run folder and its jobs' names hash the run.
+MAX_ACTIVE_RUNS = 4
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -118,11 +131,18 @@ def abalone_role_arn(context: Any) -> str:
     return str(_first(context["params"].get("role_arn"), _variable(VAR_ROLE_ARN)) or "")
 
 
+@pass_context
+def abalone_code_location(context: Any) -> str:
+    """Blank: the operator's default (unused locally; the SDK's default bucket on the AWS code path)."""
+    return str(_variable(VAR_CODE_LOCATION) or "")
+
+
 MACROS = {
     "abalone_input_uri": abalone_input_uri,
     "abalone_output_root": abalone_output_root,
     "abalone_run_uri": abalone_run_uri,
     "abalone_role_arn": abalone_role_arn,
+    "abalone_code_location": abalone_code_location,
 }
 
 
@@ -132,6 +152,16 @@ MACROS = {
 def pipeline_params(*, spark: bool) -> dict[str, Param]:
     """The trigger form; blank URIs fall back to Variables, then to the local defaults (module doc)."""
     params = {
+        "aws_conn_id": Param(
+            DEFAULT_CONN_ID,
+            type="string",
+            minLength=1,
+            title="Connection",
+            description="Airflow AWS connection the jobs run through; its extra processing_backend picks "
+            "the local backend or SageMaker. Compose stack: aws_default (local backend, local paths) or "
+            "sagemaker_processing_stack_aws (the AWS code path on the stack's endpoint and S3: give "
+            "s3:// URIs).",
+        ),
         "input_uri": Param(
             None,
             type=["null", "string"],
@@ -209,7 +239,9 @@ class Step(NamedTuple):
         return {
             "task_id": self.task_id,
             "base_job_name": f"{dag_id}-{self.task_id}".replace("_", "-"),
+            "aws_conn_id": "{{ params.aws_conn_id }}",
             "role": "{{ abalone_role_arn() }}",
+            "code_location": "{{ abalone_code_location() }}",
             "instance_type": "{{ params.instance_type }}",
             "instance_count": "{{ params.instance_count }}" if spark else 1,
             "max_runtime_in_seconds": MAX_RUNTIME_SECONDS,
@@ -286,7 +318,7 @@ def pipeline_dag(
         schedule="@daily",
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
-        max_active_runs=1,
+        max_active_runs=MAX_ACTIVE_RUNS,
         default_args=DEFAULT_ARGS,
         params=pipeline_params(spark=spark),
         user_defined_macros=MACROS,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make stack-test`: the compose stack for real, end to end, and always torn down.
 #   1. a Docker engine (installed and started when missing: ensure_docker.sh) and Debian's chromium;
-#   2. the base images (official when present or pullable, else offline stand-ins) and the stack image;
+#   2. the base images (official when present or pullable, else offline stand-ins), the stack image and
+#      the Scala jobs' jar (the stack bind-mounts scala_jobs/; the Scala DAG runs it);
 #   3. `up -d` under its own project name and ports (never touches a stack started by `make stack-up`);
 #   4. waits until every service is ready (time to healthy), then `pytest -m stack tests/stack` (REST
 #      API checks and the Playwright browser test; screenshots in $STACK_TEST_ARTIFACTS);
@@ -16,9 +17,6 @@ export STACK_COMPOSE=${STACK_COMPOSE:-docker-compose}
 export COMPOSE_PROJECT_NAME=${STACK_TEST_PROJECT:-sm-processing-stack-test}
 export AIRFLOW_PORT=${STACK_TEST_AIRFLOW_PORT:-28080} S3_PORT=${STACK_TEST_S3_PORT:-28333}
 export SM_PROCESSING_PORT=${STACK_TEST_SM_PROCESSING_PORT:-28081}
-# No scheduled runs in the test: unpausing a DAG would first queue its scheduled run, and the manual
-# run under test would wait behind it (max_active_runs=1).
-export AIRFLOW_USE_JOB_SCHEDULE=false
 export STACK_TEST_ARTIFACTS=${STACK_TEST_ARTIFACTS:-tests/stack/artifacts}
 mkdir -p "$STACK_TEST_ARTIFACTS"  # this run's logs, figures, screenshots: the last run's are replaced
 rm -f "$STACK_TEST_ARTIFACTS"/{compose.log,measurements.json} "$STACK_TEST_ARTIFACTS"/*.png
@@ -39,6 +37,7 @@ if [[ ! -x ${STACK_TEST_CHROMIUM:-/usr/bin/chromium} ]]; then  # the browser tes
 fi
 timed "base images (docker/standins/build.sh)" docker/standins/build.sh
 timed "stack image (compose build)" compose build -q
+timed "Scala jar (make jar)" scala_jobs/build.sh "$PY"
 
 cleanup() {
   local rc=$?
@@ -62,4 +61,5 @@ up_started=$(date +%s.%N)
 timed "up -d" compose up -d
 timed "up to all healthy (wait)" "$PY" scripts/stack/wait_healthy.py --since "$up_started" --timeout "${STACK_TEST_HEALTH_TIMEOUT:-300}"
 export STACK_AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT" STACK_S3_URL="http://127.0.0.1:$S3_PORT"
+export STACK_SM_PROCESSING_URL="http://127.0.0.1:$SM_PROCESSING_PORT"
 timed "stack tests (pytest -m stack)" "$PY" -m pytest -m stack tests/stack -p no:cacheprovider -q -s

@@ -38,6 +38,8 @@ def test_defaults_read_the_shipped_data_and_write_under_sm_processing_home(
     assert pipeline.abalone_run_uri(ctx) == run
     assert pipeline.abalone_run_uri(ctx, "report") == f"{run}/report"
     assert pipeline.abalone_role_arn(ctx) == ""  # the local backend supplies its own
+    assert pipeline.abalone_code_location(ctx) == ""  # the operator's default
+    assert ctx["params"]["aws_conn_id"] == "aws_default"
 
 
 def test_without_sm_processing_home_the_backend_default_is_used(no_variables, monkeypatch):
@@ -51,12 +53,14 @@ def test_params_win_over_variables_and_variables_over_defaults(monkeypatch):
         pipeline.VAR_INPUT_URI: "s3://var-bucket/abalone/",
         pipeline.VAR_OUTPUT_ROOT_URI: "s3://var-bucket/out/",
         pipeline.VAR_ROLE_ARN: "arn:aws:iam::123456789012:role/var",
+        pipeline.VAR_CODE_LOCATION: "s3://var-bucket/code",
     }
     monkeypatch.setattr(pipeline, "_variable", variables.get)
     ctx = context()
     assert pipeline.abalone_input_uri(ctx) == "s3://var-bucket/abalone/"
     assert pipeline.abalone_run_uri(ctx, "train").startswith("s3://var-bucket/out/abalone_x/manual__")
     assert pipeline.abalone_role_arn(ctx) == "arn:aws:iam::123456789012:role/var"
+    assert pipeline.abalone_code_location(ctx) == "s3://var-bucket/code"
     ctx = context(input_uri="s3://p/in.csv", output_root_uri="s3://p/root", role_arn="arn:aws:iam::1:role/p")
     assert pipeline.abalone_input_uri(ctx) == "s3://p/in.csv"
     assert (

@@ -1,4 +1,5 @@
-"""Helpers of the live compose-stack tests: settings from .env, a logged-in REST client, compose exec."""
+"""Helpers of the live compose-stack tests: settings from .env, a logged-in REST client, compose exec,
+clients of the stack's S3 (SeaweedFS) and SageMaker endpoint (``sm-processing serve``) from this machine."""
 
 from __future__ import annotations
 
@@ -34,6 +35,33 @@ def compose(*args: str, timeout: float = 120) -> str:
     if done.returncode != 0:
         raise AssertionError(f"{shlex.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     return done.stdout
+
+
+def published_url(name: str, port_setting: str, default_port: str) -> str:
+    """A service's URL on this machine: ``$<name>`` (set by stack_test.sh) or 127.0.0.1 and its .env port."""
+    return env_setting(name, f"http://127.0.0.1:{env_setting(port_setting, default_port)}")
+
+
+def aws_client(service: str) -> Any:
+    """boto3 for the stack's S3 (``s3``) or SageMaker endpoint (``sagemaker``), with the .env identity."""
+    import boto3
+
+    url = {
+        "s3": published_url("STACK_S3_URL", "S3_PORT", "8333"),
+        "sagemaker": published_url("STACK_SM_PROCESSING_URL", "SM_PROCESSING_PORT", "8081"),
+    }[service]
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        aws_access_key_id=env_setting("S3_ACCESS_KEY_ID", ""),
+        aws_secret_access_key=env_setting("S3_SECRET_ACCESS_KEY", ""),
+        region_name=env_setting("S3_REGION", "us-east-1"),
+    )
+
+
+def stack_bucket() -> str:
+    """The first of ``S3_BUCKETS``: airflow-init creates it and uploads ``data/abalone.csv`` to it."""
+    return env_setting("S3_BUCKETS", "sm-processing").split(",")[0].strip()
 
 
 @dataclass

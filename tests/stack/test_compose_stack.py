@@ -118,3 +118,52 @@ def test_depends_on_targets_exist(compose: dict) -> None:
     for name, service in compose["services"].items():
         for dep in service.get("depends_on", {}):
             assert dep in compose["services"], f"{name} depends on unknown service {dep}"
+
+
+def test_endpoint_is_a_normal_service_with_a_healthcheck(compose: dict) -> None:
+    """`sm-processing serve` starts with `up` (no profile) and counts for "healthy"."""
+    service = compose["services"]["sm-processing"]
+    assert "profiles" not in service
+    assert service["command"][:2] == ["sm-processing", "serve"]
+    assert "SageMaker.ListProcessingJobs" in " ".join(service["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("service", sorted(AIRFLOW_SERVICES | JOB_RUNNERS))
+def test_stack_aws_connection_points_at_the_stack(compose: dict, service: str) -> None:
+    """The AWS code path's connection: SageMaker and Logs on the endpoint, S3 on SeaweedFS, by
+    service name and port; credentials of the S3 identity in .env."""
+    env = compose["services"][service]["environment"]
+    conn = json.loads(
+        re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", env["AIRFLOW_CONN_SAGEMAKER_PROCESSING_STACK_AWS"])
+    )
+    assert conn["extra"]["processing_backend"] == "aws"
+    endpoints = {name: cfg["endpoint_url"] for name, cfg in conn["extra"]["service_config"].items()}
+    serve = compose["services"]["sm-processing"]["command"]
+    port = serve[serve.index("--port") + 1]
+    assert endpoints == {
+        "sagemaker": f"http://sm-processing:{port}",
+        "logs": f"http://sm-processing:{port}",
+        "s3": "http://s3:8333",
+    }
+    assert "${S3_ACCESS_KEY_ID" in env["AIRFLOW_CONN_SAGEMAKER_PROCESSING_STACK_AWS"]
+    assert env["AIRFLOW_VAR_SAGEMAKER_PROCESSING_CODE_LOCATION"].startswith("${STACK_CODE_LOCATION")
+
+
+def test_scheduled_runs_are_not_switched_off(compose: dict) -> None:
+    """Manual triggers run at once because the DAGs allow several active runs, not because the
+    stack stops scheduling (the former AIRFLOW_USE_JOB_SCHEDULE=false workaround)."""
+    text = (ROOT / "docker-compose.yaml").read_text() + (ROOT / "scripts/stack/stack_test.sh").read_text()
+    assert "USE_JOB_SCHEDULE" not in text
+
+
+def test_containers_that_run_jobs_do_not_share_a_job_store(compose: dict) -> None:
+    """A store judges its runners alive by their pids in /proc: only within one PID namespace. The
+    endpoint reading the scheduler's store failed the scheduler's running jobs as "gone"."""
+    homes = {}
+    for name in JOB_RUNNERS:
+        service = compose["services"][name]
+        home = service["environment"]["SM_PROCESSING_HOME"]
+        if "--home" in service.get("command", []):
+            assert service["command"][service["command"].index("--home") + 1] == home
+        homes[name] = home
+    assert len(set(homes.values())) == len(homes), homes
