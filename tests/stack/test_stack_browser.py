@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sagemaker_processing_provider.links.processing import JOB_NAME_KEY
 from stack_support import ROOT, AirflowApi, aws_client, compose, env_setting, stack_bucket
 
 sys.path.insert(0, str(ROOT / "dags"))
@@ -180,12 +181,31 @@ def _xcom_result(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> dic
     return json.loads(value) if isinstance(value, str) else value
 
 
-def check_plugin_job_view(page, case: UiCase, run_id: str, artifacts: Path) -> None:
-    """PLACE OF THE UI PLUGIN'S CHECK (plugins/sagemaker_processing_provider/ui/, branch wt/plugin;
-    merged by the lead). ``page`` shows the validation task of ``run_id``: from there, open the job
-    view (the external view on the task-instance page / the extra links), check status, request,
-    log and outputs, and save ``{case.name}-6-job-view.png``. Until that plugin is merged, the UI has
-    no job view to check."""
+def check_plugin_job_view(page, api: AirflowApi, case: UiCase, run_id: str, artifacts: Path) -> None:
+    """The UI plugin from the validation task: its extra link (a same-origin job page for a local job,
+    the SageMaker console for the AWS path) and its task-instance tab, which shows the job."""
+    task = f"/dags/{case.dag_id}/runs/{run_id}/tasks/validation"
+    xcom = f"/api/v2/dags/{case.dag_id}/dagRuns/{run_id}/taskInstances/validation/xcomEntries/{JOB_NAME_KEY}"
+    name = api.json("GET", xcom, params={"deserialize": "true", "stringify": "false"})["value"]
+    page.goto(f"{task}/details")  # the tab with the extra links
+    link = page.get_by_role("link", name="SageMaker Processing Job")
+    link.wait_for()
+    page.screenshot(path=artifacts / f"{case.name}-5-extra-links.png")
+    href = link.get_attribute("href") or ""
+    page.goto(f"{task}/plugin/sm-processing-task")
+    frame = page.frame_locator("iframe[title='Processing job']")
+    if case.backend == "aws":  # a job of the endpoint: the console of AWS, as on AWS
+        assert href.startswith("https://") and name in href, href
+        frame.get_by_text(f"This task's job {name} runs on AWS").wait_for()
+        page.screenshot(path=artifacts / f"{case.name}-6-job-view.png")
+        return
+    assert href == f"/sm-processing/jobs/{name}", href
+    frame.get_by_role("heading", name=name).wait_for()
+    frame.get_by_text("Ended: Completed").wait_for()
+    assert "validation_report.json" in frame.locator("#outputs").inner_text()
+    page.screenshot(path=artifacts / f"{case.name}-6-job-view.png", full_page=True)
+    page.goto(href)  # where the extra link leads: the job page, same origin
+    page.locator("#log").get_by_text("[sm-processing]").first.wait_for()
 
 
 def _check_volume_outputs(case: UiCase, run_id: str) -> None:
@@ -290,7 +310,7 @@ def test_triggered_from_the_ui_runs_to_success(
     page.goto(f"/dags/{case.dag_id}/runs/{run_id}/tasks/validation")
     page.get_by_text(f"{case.dag_id}-validation".replace("_", "-")).first.wait_for()
     page.screenshot(path=artifacts / f"{case.name}-4-task-log.png")
-    check_plugin_job_view(page, case, run_id, artifacts)
+    check_plugin_job_view(page, api, case, run_id, artifacts)
 
     _check_jobs_ran_on_their_backend(api, case, run_id)
     if case.backend == "aws":
