@@ -14,6 +14,7 @@ Self-contained on purpose: SageMaker uploads this file alone as the job's code.
 from __future__ import annotations
 
 import argparse
+import importlib.abc
 import json
 import logging
 import os
@@ -487,6 +488,18 @@ def write_message(path: Path, text: str) -> None:
         log.warning("could not write the message file %s: %s", path, exc)
 
 
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Hides pandas from this process: pyarrow imports pandas (if installed) on its first numpy/Arrow
+    conversion, to check whether the object is a pandas Series. That import was ~0.7-1 s of this job's
+    start (``python -X importtime``); the job never hands pyarrow a pandas object. Installed by the
+    script's ``__main__`` only, never when a test imports this module."""
+
+    def find_spec(self, name: str, path=None, target=None):
+        if name.partition(".")[0] == "pandas":
+            raise ImportError("pandas is not used by this job (hidden to keep pyarrow from importing it)")
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -502,4 +515,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
     sys.exit(main())
