@@ -31,6 +31,7 @@ from abalone_jobs_common import (
     data_file_names,
     local_path,
     read_features_table,
+    shared_session,
     spark_session,
     split_bounds,
     split_size_verdict,
@@ -470,6 +471,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    shared = shared_session()
     spark = spark_session("abalone-validate")
     try:
         report = run(spark, args)
@@ -480,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         LOG.exception("validation could not run")
         return 1
     finally:
-        spark.stop()
+        if not shared:
+            spark.stop()
     failed = [c for c in report["checks"] if c["status"] == "fail"]
     if failed:
         reason = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)

@@ -86,6 +86,30 @@ object Io {
     } finally deleteTree(staging)
   }
 
+  /** One write of `df` partitioned by `column` into a hidden staging folder, then each value's part files moved
+    * into `outputs(value)`: one pass over the data for every output, none half-written. `check` runs after the
+    * write, before anything moves (it may throw). An output with no rows gets one empty file with the schema.
+    */
+  def writeByValue(df: DataFrame, column: String, outputs: Seq[(String, String)], format: String)(check: () => Unit): Unit = {
+    val first = new File(localPath(outputs.head._2)).getAbsoluteFile
+    first.getParentFile.mkdirs()
+    val staging = new File(first.getParentFile, s".${first.getName}.staging-${UUID.randomUUID().toString.take(8)}")
+    try {
+      df.write.mode("errorifexists").partitionBy(column).option("header", "false").format(format).save("file://" + staging.getPath)
+      check()
+      outputs.foreach { case (value, path) =>
+        val folder = new File(staging, s"$column=$value")
+        val names = Option(folder.list()).toSeq.flatten.filter(_.startsWith("part-")).sorted
+        if (names.isEmpty) writeAtomically(df.drop(column).limit(0), path, format)
+        else {
+          val dest = new File(localPath(path)).getAbsoluteFile
+          dest.mkdirs()
+          names.foreach(n => Files.move(new File(folder, n).toPath, new File(dest, n).toPath, StandardCopyOption.ATOMIC_MOVE))
+        }
+      }
+    } finally deleteTree(staging)
+  }
+
   private def deleteTree(f: File): Unit = {
     if (f.isDirectory) Option(f.listFiles()).toSeq.flatten.foreach(deleteTree)
     f.delete()
@@ -111,17 +135,23 @@ object Io {
 
   def log(message: String): Unit = System.err.println(s"${java.time.LocalDateTime.now} abalone: $message")
 
-  /** Run `body` in a Spark session; bad input exits 1 with a one-line message file (the container's contract). */
-  def runJob(app: String, messageFile: String)(body: SparkSession => Unit): Unit = {
+  /** A session some caller already runs (a test's shared JVM): a job uses it and leaves it running. */
+  def sharedSession: Boolean = SparkSession.getActiveSession.isDefined || SparkSession.getDefaultSession.isDefined
+
+  /** Run `body` in a Spark session; bad input returns 1 with a one-line message file (the container's contract). */
+  def runJob(app: String, messageFile: String)(body: SparkSession => Unit): Int = {
+    val shared = sharedSession
     val spark = session(app)
-    val code = try { body(spark); 0 } catch {
+    try { body(spark); 0 } catch {
       case e @ (_: InputDataException | _: IllegalStateException) =>
         log(s"ERROR ${e.getMessage}")
         writeMessage(messageFile, e.getMessage)
         1
-    } finally spark.stop()
-    if (code != 0) sys.exit(code)
+    } finally if (!shared) spark.stop()
   }
+
+  /** A job's `main`: its exit code as the process's (spark-submit); `exec` returns it (tests in one JVM). */
+  def exit(code: Int): Unit = if (code != 0) sys.exit(code)
 
   /** Minimal JSON for the reports (numbers, strings, booleans, maps, sequences). */
   def json(value: Any, indent: String = ""): String = {

@@ -49,8 +49,12 @@ object Validate {
   final case class Stats(name: String, rows: Long, complete: Long, nulls: Map[String, Long], bad: Map[String, Long],
       mean: Seq[Double], variance: Seq[Double], hasHash: Boolean)
 
-  def main(argv: Array[String]): Unit = {
+  def main(argv: Array[String]): Unit = Io.exit(exec(argv))
+
+  /** The job; its exit code (1 when it cannot run or a check fails, with the message file written). */
+  def exec(argv: Array[String]): Int = {
     val args = new Args(argv, Defaults)
+    val shared = Io.sharedSession
     val spark = Io.session("abalone-validate")
     val report: Map[String, Any] =
       try run(spark, args)
@@ -59,16 +63,17 @@ object Validate {
           Io.log(s"ERROR validation could not run: $e")
           Io.writeMessage(args("message-file"), s"validation could not run: ${e.getClass.getSimpleName}: ${e.getMessage}")
           null
-      } finally spark.stop()
-    if (report == null) sys.exit(1)
+      } finally if (!shared) spark.stop()
+    if (report == null) return 1
     val failed = report("checks").asInstanceOf[Seq[Check]].filter(_("status") == "fail")
     if (failed.nonEmpty) {
       val reason = failed.map(c => s"${c("name")}: ${c("detail")}").mkString("; ")
       Io.writeMessage(args("message-file"), s"validation failed: $reason")
       Io.log(s"ERROR validation failed: $reason")
-      sys.exit(1)
+      return 1
     }
     Io.log("validation passed")
+    0
   }
 
   def check(name: String, ok: Option[Boolean], detail: String): Check =
