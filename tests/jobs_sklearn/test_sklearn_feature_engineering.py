@@ -181,6 +181,16 @@ def test_train_moments_equal_sklearn_standard_scaler(fe):
     everything = np.concatenate(chunks)
     np.testing.assert_allclose(ours.means(), np.nanmean(everything, axis=0), rtol=1e-12)
     np.testing.assert_allclose(ours.sample_stds(), np.nanstd(everything, axis=0, ddof=1), rtol=1e-12)
+    # the job's path: only the rows of split code 0, column by column (np.bincount), equals add() on them
+    split = rng.integers(0, 3, size=len(everything)).astype(np.int8)
+    by_code = fe.TrainMoments(3)
+    for begin in range(0, len(everything), 4096):
+        part = slice(begin, begin + 4096)
+        by_code.add_where([everything[part, j] for j in range(3)], split[part])
+    train = everything[split == 0]
+    np.testing.assert_array_equal(by_code.n, (~np.isnan(train)).sum(axis=0))
+    np.testing.assert_allclose(by_code.means(), np.nanmean(train, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(by_code.sample_stds(), np.nanstd(train, axis=0, ddof=1), rtol=1e-12)
     empty = fe.TrainMoments(2)
     empty.add(np.array([[np.nan, 4.0]]))
     assert np.isnan(empty.means()[0]) and empty.means()[1] == 4.0 and (empty.sample_stds() == 0).all()
