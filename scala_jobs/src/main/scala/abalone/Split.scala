@@ -49,6 +49,10 @@ object Split {
     val observed = df.observe(observation, metrics.head, metrics.tail: _*)
     val columns = if (format == "csv") ("rings" +: Features).map(c => col(c).cast("double")) else Columns.map(col)
     val routed = observed.select((columns :+ col("split").as(Part)): _*)
+    // Without these, Spark plans a sort of the whole table by the partition column before writing;
+    // three open writers per task need none.
+    df.sparkSession.conf.set("spark.sql.optimizer.plannedWrite.enabled", "false")
+    df.sparkSession.conf.set("spark.sql.maxConcurrentOutputFileWriters", Splits.size.toString)
     Io.writeByValue(routed, Part, outputs, format) { () =>
       val got = observation.get
       if (got("other").asInstanceOf[Long] > 0)
