@@ -79,7 +79,7 @@ stack-test: venv
 	scripts/stack/stack_test.sh
 
 bench: venv
-	@for b in benchmarks/backend_overhead.py benchmarks/dag_parse_time.py benchmarks/sklearn_feature_engineering.py benchmarks/spark_backend_overhead.py benchmarks/spark_feature_engineering.py benchmarks/requirements_startup.py; do \
+	@for b in benchmarks/backend_overhead.py benchmarks/dag_parse_time.py benchmarks/sklearn_job_startup.py benchmarks/sklearn_feature_engineering.py benchmarks/spark_backend_overhead.py benchmarks/spark_feature_engineering.py benchmarks/requirements_startup.py; do \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
