@@ -14,9 +14,14 @@ values, then the cached pass) as strings and cast them; then counted splits, cou
 fitted a Spark ML Pipeline (VectorAssembler + StandardScaler: a treeAggregate over vectors) and
 transformed through vectors and ``vector_to_array``. The split job scanned the table for bad split
 values, cached it, wrote three filtered copies and counted each split again: four passes plus three
-counts. Now: one typed CSV pass (explicit schema, corrupt-record column), one aggregation for counts
-and statistics, one projection of column expressions; one partitioned write for the split with the
-counts observed during it. Scala runs the same plan without the Python driver.
+counts. Now, in feature engineering: one typed CSV pass (explicit schema, corrupt-record column), one
+aggregation for counts and statistics, one projection of column expressions; Scala runs the same
+plan without the Python driver. Event logs of the PySpark feature engineering alone, 10M rows, back to back at load 3: before 68 s (11 Spark jobs;
+the cached pass 16 s, the vector transform + write 20 s), after 50 s (4 jobs: scan + cache +
+aggregation 19 + 5 s, write 9 s); ~10 s of either is JVM and session start before the first job.
+What remains is Spark's CSV parse and row-by-row Parquet writer on two cores, and two JVM starts.
+Tried and reverted: the split job as one write partitioned by the split (counts observed during it):
+FE + split measured 1.3-1.7x slower than before in three interleaved 10M rounds at load 3-13.
 
     .venv/bin/python benchmarks/spark_feature_engineering.py                       # 10M rows, 3 runs
     .venv/bin/python benchmarks/spark_feature_engineering.py --rows 1000000 --runs 1 --engines sklearn,pyspark,scala

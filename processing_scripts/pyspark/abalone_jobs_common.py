@@ -158,43 +158,6 @@ def write_atomically(df: DataFrame, path: str, fmt: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_by_value(
-    df: DataFrame, column: str, outputs: dict[str, str], fmt: str, check: Callable[[], None]
-) -> None:
-    """One write of ``df`` partitioned by ``column`` into a hidden staging folder, then each value's part
-    files moved into ``outputs[value]``: one pass over the data for every output, none half-written.
-
-    ``check`` runs after the write and before anything is moved (it may raise: nothing appears). An
-    output with no rows gets one empty file with the schema, so its readers still see the columns.
-    """
-    first = local_path(next(iter(outputs.values())))
-    parent = os.path.dirname(os.path.abspath(first))
-    os.makedirs(parent, exist_ok=True)
-    staging = os.path.join(parent, f".{os.path.basename(first)}.staging-{uuid.uuid4().hex[:8]}")
-    try:
-        writer = df.write.mode("errorifexists").partitionBy(column)
-        if fmt == "csv":
-            writer = writer.option("header", "false")
-        writer.format(fmt).save("file://" + staging)
-        check()
-        for value, path in outputs.items():
-            folder = os.path.join(staging, f"{column}={value}")
-            names = (
-                sorted(n for n in os.listdir(folder) if n.startswith("part-"))
-                if os.path.isdir(folder)
-                else []
-            )
-            if not names:
-                write_atomically(df.drop(column).limit(0), path, fmt)
-                continue
-            dest = local_path(path)
-            os.makedirs(dest, exist_ok=True)
-            for name in names:
-                os.replace(os.path.join(folder, name), os.path.join(dest, name))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def write_text(folder: str, name: str, text: str) -> str:
     """Write ``folder/name`` through a temporary file and a rename: readers never see half a file."""
     folder = local_path(folder)

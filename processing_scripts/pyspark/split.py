@@ -1,8 +1,6 @@
 """PySpark split job: the features table -> train / validation / test (docs/ARCHITECTURE.md "Data contract").
 
-The split was assigned by feature engineering (hash rule); this job only routes rows by ``split``, in
-one pass: a write partitioned by the split, whose folders are then moved to the three outputs (the
-previous version read the table four times and counted each split again after writing it).
+The split was assigned by feature engineering (hash rule); this job only routes rows by ``split``.
 Parquet keeps every column; ``--format csv`` writes headerless files with the label first and no
 ``split``/``row_hash``, the layout SageMaker's built-in algorithms read. Not standalone: it imports
 ``abalone_jobs_common`` (shared by the PySpark jobs), shipped with ``--py-files`` / ``submit_py_files``.
@@ -25,13 +23,12 @@ from abalone_jobs_common import (
     local_path,
     read_features_table,
     run_job,
-    write_by_value,
+    write_atomically,
 )
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 LOG = logging.getLogger("split")
-PART = "_split_folder"  # the partition column: a copy of split, so the files keep split itself
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,42 +50,10 @@ def read_features(spark: SparkSession, path: str) -> DataFrame:
     df, missing = read_features_table(spark, path, TABLE_COLUMNS)
     if missing:
         raise InputDataError(f"--input {path}: missing column(s) {missing}; expected {TABLE_COLUMNS}")
+    bad = df.filter(~F.col("split").isin(SPLITS) | F.col("split").isNull()).select("split").limit(1).collect()
+    if bad:
+        raise InputDataError(f"--input {path}: split value {bad[0]['split']!r}; expected one of {SPLITS}")
     return df.select(*TABLE_COLUMNS)
-
-
-def route(df: DataFrame, outputs: dict[str, str], fmt: str) -> dict[str, int]:
-    """Write each split's rows to its output in one pass over the table; returns the rows per split.
-
-    The counts and the check that every row has a known split are observed during that write (no
-    pass of their own); a row with another split value fails the job before any output appears.
-    """
-    known = F.col("split").isin(SPLITS)
-    observation = Observation("split")
-    observed = df.observe(
-        observation,
-        *[F.count(F.when(F.col("split") == s, 1)).alias(s) for s in SPLITS],
-        F.count(F.when(~known | F.col("split").isNull(), 1)).alias("other"),
-        F.first(F.when(~known, F.col("split")), ignorenulls=True).alias("other_value"),
-    )
-    columns = (
-        [F.col(c).cast("double") for c in CSV_COLUMNS] if fmt == "csv" else [F.col(c) for c in TABLE_COLUMNS]
-    )
-    routed = observed.select(*columns, F.col("split").alias(PART))
-
-    def check() -> None:
-        got = observation.get
-        if got["other"]:
-            raise InputDataError(
-                f"--input: {got['other']} row(s) with split {got['other_value']!r}; expected one of {SPLITS}"
-            )
-
-    # Without these, Spark plans a sort of the whole table by the partition column before writing;
-    # three open writers per task need none (the sort was most of this job's time).
-    spark = df.sparkSession
-    spark.conf.set("spark.sql.optimizer.plannedWrite.enabled", "false")
-    spark.conf.set("spark.sql.maxConcurrentOutputFileWriters", str(len(SPLITS)))
-    write_by_value(routed, PART, outputs, fmt, check)
-    return {s: int(observation.get[s]) for s in SPLITS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,9 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     def job(spark: SparkSession) -> None:
         for path in outputs.values():
             check_destination(path)
-        counts = route(read_features(spark, args.input), outputs, args.format)
+        df = read_features(spark, args.input).cache()
         for split, path in outputs.items():
-            LOG.info("%s: %d rows -> %s (%s)", split, counts[split], path, args.format)
+            part = df.filter(F.col("split") == split)
+            if args.format == "csv":
+                part = part.select(*[F.col(c).cast("double") for c in CSV_COLUMNS])
+            write_atomically(part, path, args.format)
+            LOG.info("%s: %d rows -> %s (%s)", split, part.count(), path, args.format)
 
     return run_job("abalone-split", args.message_file, LOG, job)
 

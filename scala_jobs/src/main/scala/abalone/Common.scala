@@ -86,30 +86,6 @@ object Io {
     } finally deleteTree(staging)
   }
 
-  /** One write of `df` partitioned by `column` into a hidden staging folder, then each value's part files moved
-    * into `outputs(value)`: one pass over the data for every output, none half-written. `check` runs after the
-    * write, before anything moves (it may throw). An output with no rows gets one empty file with the schema.
-    */
-  def writeByValue(df: DataFrame, column: String, outputs: Seq[(String, String)], format: String)(check: () => Unit): Unit = {
-    val first = new File(localPath(outputs.head._2)).getAbsoluteFile
-    first.getParentFile.mkdirs()
-    val staging = new File(first.getParentFile, s".${first.getName}.staging-${UUID.randomUUID().toString.take(8)}")
-    try {
-      df.write.mode("errorifexists").partitionBy(column).option("header", "false").format(format).save("file://" + staging.getPath)
-      check()
-      outputs.foreach { case (value, path) =>
-        val folder = new File(staging, s"$column=$value")
-        val names = Option(folder.list()).toSeq.flatten.filter(_.startsWith("part-")).sorted
-        if (names.isEmpty) writeAtomically(df.drop(column).limit(0), path, format)
-        else {
-          val dest = new File(localPath(path)).getAbsoluteFile
-          dest.mkdirs()
-          names.foreach(n => Files.move(new File(folder, n).toPath, new File(dest, n).toPath, StandardCopyOption.ATOMIC_MOVE))
-        }
-      }
-    } finally deleteTree(staging)
-  }
-
   private def deleteTree(f: File): Unit = {
     if (f.isDirectory) Option(f.listFiles()).toSeq.flatten.foreach(deleteTree)
     f.delete()
