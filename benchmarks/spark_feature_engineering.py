@@ -2,11 +2,30 @@
 
 Every engine reads the same generated CSV (benchmarks/datagen.py, seed 0) and runs its feature
 engineering job then its split job (Parquet), as SageMaker would: the scikit-learn scripts as Python
-processes, the PySpark scripts (and optionally the Scala jar) through ``spark-submit --master local[*]``.
-Time is wall clock of both jobs, JVM start-up included; rows/s = rows / that time. Median of ``--runs``.
+processes, the PySpark scripts and the Scala jar through ``spark-submit --master local[*]``.
+Time is wall clock of both jobs, JVM start-up included; rows/s = rows / that time. Median of ``--runs``;
+engines run interleaved and each is printed as a ratio to the scikit-learn job.
+An engine may name another version: ``pyspark=DIR`` (a folder with the four PySpark job files) or
+``scala=JAR``, e.g. from ``git show <rev>:...``, to compare before and after in one run.
+
+Profile (Spark event logs, ``--event-log DIR``; 1M and 10M rows, local[*] on 2 cores): the PySpark
+jobs took 9.2x the scikit-learn job. Feature engineering read the CSV twice (a pass to find unparsable
+values, then the cached pass) as strings and cast them; then counted splits, counted train values,
+fitted a Spark ML Pipeline (VectorAssembler + StandardScaler: a treeAggregate over vectors) and
+transformed through vectors and ``vector_to_array``. The split job scanned the table for bad split
+values, cached it, wrote three filtered copies and counted each split again: four passes plus three
+counts. Now, in feature engineering: one typed CSV pass (explicit schema, corrupt-record column), one
+aggregation for counts and statistics, one projection of column expressions; Scala runs the same
+plan without the Python driver. Event logs of the PySpark feature engineering alone, 10M rows, back to back at load 3: before 68 s (11 Spark jobs;
+the cached pass 16 s, the vector transform + write 20 s), after 50 s (4 jobs: scan + cache +
+aggregation 19 + 5 s, write 9 s); ~10 s of either is JVM and session start before the first job.
+What remains is Spark's CSV parse and row-by-row Parquet writer on two cores, and two JVM starts.
+Tried and reverted: the split job as one write partitioned by the split (counts observed during it):
+FE + split measured 1.3-1.7x slower than before in three interleaved 10M rounds at load 3-13.
 
     .venv/bin/python benchmarks/spark_feature_engineering.py                       # 10M rows, 3 runs
-    .venv/bin/python benchmarks/spark_feature_engineering.py --rows 1000000 --runs 1 --engines pyspark,scala,sklearn
+    .venv/bin/python benchmarks/spark_feature_engineering.py --rows 1000000 --runs 1 --engines sklearn,pyspark,scala
+    .venv/bin/python benchmarks/spark_feature_engineering.py --engines sklearn,pyspark,pyspark=/tmp/old_pyspark
 """
 
 from __future__ import annotations
@@ -50,22 +69,34 @@ def spark_env() -> dict[str, str]:
     return env
 
 
-def command(engine: str, job: str, master: str, driver_memory: str) -> list[str]:
-    if engine == "sklearn":
+def command(engine: str, job: str, args: argparse.Namespace) -> list[str]:
+    """The command of one job; ``engine`` is sklearn, pyspark, scala, pyspark=DIR or scala=JAR."""
+    kind, _, where = engine.partition("=")
+    if kind == "sklearn":
         return [sys.executable, str(REPO / "processing_scripts" / "sklearn" / f"{job}.py")]
     cmd = [
         str(Path(sys.executable).parent / "spark-submit"),
         "--master",
-        master,
+        args.master,
         "--driver-memory",
-        driver_memory,
+        args.driver_memory,
     ]
     cmd += ["--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.driver.host=127.0.0.1"]
     cmd += ["--conf", "spark.ui.enabled=false"]
-    if engine == "pyspark":
-        jobs = REPO / "processing_scripts" / "pyspark"  # every job imports the shared module: --py-files
+    if args.event_log:
+        args.event_log.mkdir(parents=True, exist_ok=True)
+        cmd += [
+            "--conf",
+            "spark.eventLog.enabled=true",
+            "--conf",
+            f"spark.eventLog.dir=file://{args.event_log}",
+        ]
+    if kind == "pyspark":
+        jobs = (
+            Path(where) if where else REPO / "processing_scripts" / "pyspark"
+        )  # the shared module: --py-files
         return [*cmd, "--py-files", str(jobs / "abalone_jobs_common.py"), str(jobs / f"{job}.py")]
-    return [*cmd, "--class", SCALA_CLASSES[job], str(JAR)]
+    return [*cmd, "--class", SCALA_CLASSES[job], where or str(JAR)]
 
 
 def run_once(engine: str, data: Path, work: Path, args: argparse.Namespace) -> float:
@@ -80,7 +111,7 @@ def run_once(engine: str, data: Path, work: Path, args: argparse.Namespace) -> f
     start = time.perf_counter()
     for job, job_args in jobs.items():
         cmd = [
-            *command(engine, job, args.master, args.driver_memory),
+            *command(engine, job, args),
             *job_args,
             "--message-file",
             str(work / "msg"),
@@ -106,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--engines", default="pyspark,sklearn", help="comma list of pyspark, scala, sklearn")
+    p.add_argument(
+        "--engines",
+        default="sklearn,pyspark,scala",
+        help="comma list of sklearn, pyspark, scala, pyspark=DIR, scala=JAR",
+    )
+    p.add_argument("--event-log", type=Path, default=None, help="write Spark event logs here")
     p.add_argument("--master", default="local[*]")
     p.add_argument("--driver-memory", default="4g")
     p.add_argument(
@@ -114,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = set(engines) - {"pyspark", "scala", "sklearn"}
+    unknown = {e for e in engines if e.partition("=")[0] not in {"pyspark", "scala", "sklearn"}}
     if unknown:
         p.error(f"--engines: unknown {sorted(unknown)}; expected pyspark, scala, sklearn")
+    if "sklearn" not in engines:
+        p.error("--engines: sklearn is the reference of the ratios; include it")
     if "scala" in engines:
         subprocess.run(["bash", str(REPO / "scala_jobs" / "build.sh"), sys.executable], check=True)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="spark-bench-"))
@@ -129,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"generated {args.rows:,} rows ({data.stat().st_size / 1e6:,.0f} MB) in {time.perf_counter() - t:.1f} s"
             )
         times: dict[str, list[float]] = {e: [] for e in engines}
+        print("load avg before: " + ", ".join(f"{v:.1f}" for v in os.getloadavg()), flush=True)
         for i in range(args.runs):
             for engine in engines:  # interleaved, so a busy moment of the machine hits every engine
                 seconds = run_once(engine, data, workdir / f"run-{engine}", args)
@@ -138,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"Feature engineering + split, {args.rows:,} rows (CSV in, Parquet out), median of {args.runs} run(s):\n"
         )
-        print("| engine | median s | min s | max s | rows/s (median) |")
-        print("|---|---:|---:|---:|---:|")
+        print("| engine | median s | min s | max s | rows/s (median) | vs sklearn |")
+        print("|---|---:|---:|---:|---:|---:|")
+        ref = statistics.median(times["sklearn"])
         for engine, ts in times.items():
             med = statistics.median(ts)
-            print(f"| {engine} | {med:.1f} | {min(ts):.1f} | {max(ts):.1f} | {args.rows / med:,.0f} |")
+            print(
+                f"| {engine} | {med:.1f} | {min(ts):.1f} | {max(ts):.1f} | {args.rows / med:,.0f} | {med / ref:.2f}x |"
+            )
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

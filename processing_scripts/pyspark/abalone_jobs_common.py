@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -35,6 +36,63 @@ FEATURES = [*ONE_HOT, *NUMERIC]
 CSV_COLUMNS = ["rings", *FEATURES]  # the headerless CSV splits: label first
 TABLE_COLUMNS = [*CSV_COLUMNS, "split", "row_hash"]  # the features table (Parquet)
 MESSAGE_FILE = "/opt/ml/output/message"  # SageMaker's ExitMessage
+
+
+def split_bounds(rows: dict[str, int], ranges: dict[str, tuple[int, int]], max_sigma: float) -> dict:
+    """Per split: its fraction, the rule's probability p and the deviation the binomial bound allows.
+
+    The split rule puts each row in a split by its own hash bucket (``pmod(row_hash, 10000)``), whatever
+    the other rows, so a split's row count is Binomial(n, p), p = its bucket range / 10000, and its
+    fraction has sd sqrt(p (1 - p) / n): 0.0067 for p = 0.25 on Abalone's 4,177 rows, 0.00014 on 10M.
+    A fixed tolerance is too tight on small data (0.02 is 3 sd there) and far too loose on big data.
+    Allowed: |fraction - p| <= max_sigma * sd + 0.5 / n (half a row, counts being whole); at 5 sd a
+    correct split fails one check in ~1.7 million. Exact duplicate rows share a hash (one draw), so with
+    many duplicates the real spread is larger than this n assumes. The same bound as the scikit-learn
+    and Scala validation jobs.
+    """
+    n = sum(rows.values())
+    out = {}
+    for name in SPLITS:
+        p = (ranges[name][1] - ranges[name][0]) / 10000
+        sd = math.sqrt(p * (1 - p) / n) if n else 0.0
+        fraction = rows[name] / n if n else 0.0
+        out[name] = {
+            "fraction": fraction,
+            "p": p,
+            "allowed_deviation": max_sigma * sd + (0.5 / n if n else 0.0),
+            "sigmas": abs(fraction - p) / sd if sd > 0 else None,
+        }
+    return out
+
+
+def split_size_verdict(
+    rows: dict[str, int], ranges: dict[str, tuple[int, int]], max_sigma: float
+) -> tuple[bool | None, str]:
+    """The split_sizes check as (ok, detail): every split within ``split_bounds``' binomial bound."""
+    n = sum(rows.values())
+    if n == 0:
+        return None, "no rows: nothing to compare with the split rule"
+    bounds = split_bounds(rows, ranges, max_sigma)
+    outside = [
+        s for s in SPLITS if abs(bounds[s]["fraction"] - bounds[s]["p"]) > bounds[s]["allowed_deviation"]
+    ]
+    parts = [
+        f"{s} {b['fraction']:.4f} (expected {b['p']:.4f} +/- {b['allowed_deviation']:.4f})"
+        for s, b in bounds.items()
+    ]
+    rule = f"{max_sigma:g} sd of Binomial(n={n}, p) + 0.5/n"
+    if not outside:
+        return True, f"{', '.join(parts)}; bound {rule}"
+    why = "; ".join(
+        f"{s} has {rows[s]} of {n} rows ({bounds[s]['fraction']:.4f}), "
+        + (
+            f"{bounds[s]['sigmas']:.1f} sd from the rule's {bounds[s]['p']:.4f}"
+            if bounds[s]["sigmas"] is not None
+            else f"the rule gives it exactly {bounds[s]['p']:.4f}"
+        )
+        for s in outside
+    )
+    return False, f"{why}; allowed {rule}: not a hash split with these ratios"
 
 
 class InputDataError(ValueError):
@@ -131,8 +189,16 @@ def write_message(
         log.warning(warning, path, exc)
 
 
+def shared_session() -> bool:
+    """A session some caller already runs (a test's shared JVM): a job uses it and leaves it running."""
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
+
+
 def run_job(app: str, message_file: str, log: logging.Logger, body: Callable[[SparkSession], None]) -> int:
     """Run ``body`` in a Spark session; bad input ends it with exit 1 and a one-line message file."""
+    shared = shared_session()
     spark = spark_session(app)
     try:
         body(spark)
@@ -141,5 +207,6 @@ def run_job(app: str, message_file: str, log: logging.Logger, body: Callable[[Sp
         write_message(message_file, str(exc), log)
         return 1
     finally:
-        spark.stop()
+        if not shared:
+            spark.stop()
     return 0

@@ -1,9 +1,18 @@
 """PySpark feature engineering for the abalone data (docs/ARCHITECTURE.md "Data contract").
 
-Assigns each row its split with the contract's hash rule, fits a Spark ML ``Pipeline`` (one-hot ``sex``
-+ ``StandardScaler``) on the train rows only and applies it to every row, so no statistic leaks from
-validation/test rows. Not standalone: it imports ``abalone_jobs_common`` (the code the three PySpark
-jobs share), which must be shipped with ``--py-files`` / the operator's ``submit_py_files``.
+Assigns each row its split with the contract's hash rule, fits the one-hot ``sex`` encoding (fixed F, I,
+M) and the standard scaler on the train rows only and applies them to every row, so no statistic leaks
+from validation/test rows. Not standalone: it imports ``abalone_jobs_common`` (the code the three
+PySpark jobs share), which must be shipped with ``--py-files`` / the operator's ``submit_py_files``.
+
+One pass over the input: the CSV is read with an explicit schema (no inference, no string columns cast
+afterwards; an unparsable value lands in a corrupt-record column and is reported by column), the typed
+rows with their hash and split are cached, and a single aggregation gives the split counts, each
+column's train count, mean and sample deviation (``avg``/``stddev_samp`` skip nulls: the per-column fit
+scikit-learn's ``StandardScaler`` does). The transform is one projection of column expressions,
+``(x - mean) * (1 / sd)`` as Spark ML's ``StandardScalerModel`` computes it, without vectors.
+benchmarks/spark_feature_engineering.py has the profile that led here (Spark ML's fit and vector
+transform, the separate validation pass over the CSV).
 
 Output: Parquet (all rows, with ``split`` and ``row_hash``) and ``preprocessing.json``.
 """
@@ -11,6 +20,9 @@ Output: Parquet (all rows, with ``split`` and ``row_hash``) and ``preprocessing.
 from __future__ import annotations
 
 import argparse
+import bz2
+import csv
+import gzip
 import logging
 import os
 import sys
@@ -30,21 +42,15 @@ from abalone_jobs_common import (
     write_atomically,
     write_json,
 )
-from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import (
-    OneHotEncoder,
-    StandardScaler,
-    StandardScalerModel,
-    StringIndexerModel,
-    VectorAssembler,
-)
-from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 LOG = logging.getLogger("feature_engineering")
 SEX_CODES = {"F": 1, "I": 2, "M": 3}
 RAW_COLUMNS = ["sex", *NUMERIC, "rings"]
+VALUES = [*NUMERIC, "rings"]
+CORRUPT = "_corrupt_record"  # Spark puts a CSV line it cannot parse with the schema here
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,36 +82,57 @@ def detect_format(path: str) -> str:
     return "parquet" if all(n.endswith(".parquet") for n in names) else "csv"
 
 
+def csv_header(path: str) -> list[str]:
+    """The header of the (first) CSV file: the schema follows its column order, by name."""
+    p = local_path(path)
+    first = p if os.path.isfile(p) else os.path.join(p, sorted(data_file_names(p))[0])
+    opener = {".gz": gzip.open, ".bz2": bz2.open}.get(os.path.splitext(first)[1], open)
+    with opener(first, "rt", newline="") as f:
+        return next(csv.reader(f), [])
+
+
 def read_raw(spark: SparkSession, path: str) -> DataFrame:
-    """Read CSV (header) or Parquet and type it: ``sex`` string, the rest doubles (null stays null)."""
+    """CSV (header) or Parquet, typed: ``sex`` string, the rest doubles (empty or null stays null).
+
+    CSV is parsed straight into doubles with a schema built from its header (``enforceSchema`` off:
+    Spark checks every file's header against it), so no inference pass and no string columns; a value
+    that does not parse leaves its line in ``_corrupt_record``, which ``engineer`` reports.
+    """
     fmt = detect_format(path)
-    reader = spark.read.option("header", "true") if fmt == "csv" else spark.read
-    df = reader.format(fmt).load(path)
-    missing = [c for c in RAW_COLUMNS if c not in df.columns]
+    if fmt == "parquet":
+        df = spark.read.parquet(path)
+        missing = [c for c in RAW_COLUMNS if c not in df.columns]
+        if missing:
+            raise InputDataError(f"--input {path}: missing column(s) {missing}; expected {RAW_COLUMNS}")
+        return df.select(
+            F.col("sex").cast("string").alias("sex"), *[F.col(c).cast("double").alias(c) for c in VALUES]
+        )
+    header = csv_header(path)
+    missing = [c for c in RAW_COLUMNS if c not in header]
     if missing:
         raise InputDataError(f"--input {path}: missing column(s) {missing}; expected {RAW_COLUMNS}")
-    values = [*NUMERIC, "rings"]
-    if fmt == "csv":  # strings: an unparsable value becomes null under try_cast and is reported below
-        typed = df.select(
-            F.col("sex").cast("string").alias("sex"),
-            *[F.col(c).try_cast("double").alias(c) for c in values],
-            *[F.col(c).alias(f"_raw_{c}") for c in values],
+    fields = [T.StructField(c, T.DoubleType() if c in VALUES else T.StringType()) for c in header]
+    schema = T.StructType([*fields, T.StructField(CORRUPT, T.StringType())])
+    reader = spark.read.schema(schema).option("header", "true").option("enforceSchema", "false")
+    df = reader.option("columnNameOfCorruptRecord", CORRUPT).csv(path)
+    return df.select(*RAW_COLUMNS, CORRUPT)
+
+
+def unparsable(path: str, line: str) -> InputDataError:
+    """The error for a CSV line Spark could not parse: the column and value, as the other engines say."""
+    header = csv_header(path)
+    fields = next(csv.reader([line]), [])
+    if len(fields) != len(header):
+        return InputDataError(
+            f"--input {path}: a line has {len(fields)} fields, the header {len(header)}: {line[:200]!r}"
         )
-        bad = [
-            F.first(
-                F.when(F.col(c).isNull() & (F.trim(F.col(f"_raw_{c}")) != ""), F.col(f"_raw_{c}")), True
-            ).alias(c)
-            for c in values
-        ]
-        row = typed.agg(*bad).first()
-        for c in values:
-            if row[c] is not None:
-                raise InputDataError(f"--input {path}: column {c!r} holds {row[c]!r}; expected a number")
-    else:
-        typed = df.select(
-            F.col("sex").cast("string").alias("sex"), *[F.col(c).cast("double").alias(c) for c in values]
-        )
-    return typed.select(*RAW_COLUMNS)
+    for name, value in zip(header, fields, strict=True):
+        if name in VALUES and value.strip():
+            try:
+                float(value)
+            except ValueError:
+                return InputDataError(f"--input {path}: column {name!r} holds {value!r}; expected a number")
+    return InputDataError(f"--input {path}: cannot parse the line {line[:200]!r}")
 
 
 def quantise(col: Column) -> Column:
@@ -132,73 +159,60 @@ def assign_split(df: DataFrame, seed: int, train_ratio: float, validation_ratio:
     return df.withColumn("row_hash", row_hash(seed)).withColumn("split", split)
 
 
-def one_hot_stages() -> list:
-    """Fixed F, I, M (alphabetAsc, as the contract's columns); unknown or missing sex -> all zeros."""
-    indexer = StringIndexerModel.from_labels(
-        CATEGORIES, inputCol="sex", outputCol="_sex_idx", handleInvalid="keep"
-    )
-    encoder = OneHotEncoder(
-        inputCols=["_sex_idx"], outputCols=["_sex_vec"], dropLast=True, handleInvalid="keep"
-    )
-    return [indexer, encoder]
+def fit(
+    df: DataFrame,
+) -> tuple[dict[str, int], dict[str, int], dict[str, float], dict[str, float], str | None]:
+    """One aggregation over the cached rows: counts per split, and per numeric column its train count,
+    mean and sample sd (nulls skipped); plus the first unparsable CSV line, if any."""
+    is_train = F.col("split") == "train"
+    aggs = [F.count(F.when(F.col("split") == s, 1)).alias(f"n_{s}") for s in SPLITS]
+    for i, c in enumerate(NUMERIC):
+        train_value = F.when(is_train, F.col(c))
+        aggs += [
+            F.count(train_value).alias(f"fit_{i}"),
+            F.avg(train_value).alias(f"mean_{i}"),
+            F.stddev_samp(train_value).alias(f"sd_{i}"),
+        ]
+    if CORRUPT in df.columns:
+        aggs.append(F.first(F.col(CORRUPT), ignorenulls=True).alias("corrupt"))
+    row = df.agg(*aggs).first().asDict()
+    counts = {s: int(row[f"n_{s}"]) for s in SPLITS}
+    fit_rows = {c: int(row[f"fit_{i}"]) for i, c in enumerate(NUMERIC)}
+    means = {c: row[f"mean_{i}"] for i, c in enumerate(NUMERIC)}
+    stds = {c: row[f"sd_{i}"] if row[f"sd_{i}"] == row[f"sd_{i}"] else None for i, c in enumerate(NUMERIC)}
+    return counts, fit_rows, means, stds, row.get("corrupt")
 
 
-def scaler_stages(columns: list[str], name: str) -> list:
-    """VectorAssembler + StandardScaler(withMean, withStd: sample std; a zero std gives 0.0)."""
-    assembler = VectorAssembler(inputCols=columns, outputCol=f"_num_{name}", handleInvalid="keep")
-    return [
-        assembler,
-        StandardScaler(inputCol=f"_num_{name}", outputCol=f"_scaled_{name}", withMean=True, withStd=True),
-    ]
+def scaled(c: str, mean: float, sd: float | None) -> Column:
+    """Spark ML StandardScalerModel's arithmetic: (x - mean) * (1 / sd); a zero or undefined sd gives 0.0."""
+    if not sd:
+        return F.when(F.col(c).isNotNull(), F.lit(0.0))
+    return (F.col(c) - F.lit(mean)) * F.lit(1.0 / sd)
 
 
-def fit_model(
-    train: DataFrame, fit_rows: dict[str, int], n_train: int
-) -> tuple[PipelineModel, dict[str, Column]]:
-    """The fitted pipeline and, per numeric column, the expression of its scaled value.
-
-    Without missing numerics (the usual case): one Pipeline, one StandardScaler over the seven columns.
-    With some: each column's scaler is fitted on the train rows where that column is present (as
-    scikit-learn's StandardScaler ignores NaN), so the three engines fit the same statistics.
-    """
-    if all(fit_rows[c] == n_train for c in NUMERIC):
-        model = Pipeline(stages=[*one_hot_stages(), *scaler_stages(NUMERIC, "all")]).fit(train)
-        scaled = vector_to_array("_scaled_all")
-        return model, {c: scaled[i] for i, c in enumerate(NUMERIC)}
+def engineer(
+    df: DataFrame, seed: int, train_ratio: float, validation_ratio: float, path: str = "--input"
+) -> tuple[DataFrame, dict]:
+    """Split, fit on train rows, transform all rows; returns the features table and the fitted stats."""
+    df = assign_split(df, seed, train_ratio, validation_ratio).cache()
+    counts, fit_rows, means, stds, corrupt = fit(df)
+    if corrupt is not None:
+        raise unparsable(path, corrupt)
+    if not counts["train"]:
+        raise InputDataError(f"--input: no train rows (split counts {counts}); expected a non-empty input")
     empty = [c for c in NUMERIC if fit_rows[c] == 0]
     if empty:
         raise InputDataError(
             f"--input: column(s) {empty} have no value in any train row; cannot fit the scaler"
         )
-    stages = Pipeline(stages=one_hot_stages()).fit(train).stages
-    for i, c in enumerate(NUMERIC):
-        stages += Pipeline(stages=scaler_stages([c], str(i))).fit(train.filter(F.col(c).isNotNull())).stages
-    return PipelineModel(stages), {c: vector_to_array(f"_scaled_{i}")[0] for i, c in enumerate(NUMERIC)}
-
-
-def scaler_stats(model: PipelineModel) -> tuple[list[float], list[float]]:
-    scalers = [s for s in model.stages if isinstance(s, StandardScalerModel)]
-    means = [float(v) for s in scalers for v in s.mean.toArray()]
-    stds = [float(v) for s in scalers for v in s.std.toArray()]
-    return means, stds
-
-
-def engineer(df: DataFrame, seed: int, train_ratio: float, validation_ratio: float) -> tuple[DataFrame, dict]:
-    """Split, fit on train rows, transform all rows; returns the features table and the fitted stats."""
-    df = assign_split(df, seed, train_ratio, validation_ratio).cache()
-    counts = {r["split"]: r["count"] for r in df.groupBy("split").count().collect()}
-    if not counts.get("train"):
-        raise InputDataError(f"--input: no train rows (split counts {counts}); expected a non-empty input")
-    train = df.filter(F.col("split") == "train")
-    row = train.agg(*[F.count(c).alias(c) for c in NUMERIC]).first()
-    fit_rows = {c: int(row[c]) for c in NUMERIC}
-    model, scaled = fit_model(train, fit_rows, counts["train"])
-    means, stds = scaler_stats(model)
-    oh = vector_to_array("_sex_vec")
-    features = model.transform(df).select(
+    sex = F.col("sex")
+    features = df.select(
         F.col("rings").cast("double").alias("rings"),
-        *[oh[i].alias(c) for i, c in enumerate(ONE_HOT)],
-        *[F.when(F.col(c).isNotNull(), scaled[c]).alias(c) for c in NUMERIC],
+        *[
+            F.when(sex == k, F.lit(1.0)).otherwise(F.lit(0.0)).alias(c)
+            for k, c in zip(CATEGORIES, ONE_HOT, strict=True)
+        ],
+        *[scaled(c, means[c], stds[c]).alias(c) for c in NUMERIC],
         F.col("split"),
         F.col("row_hash"),
     )
@@ -217,11 +231,11 @@ def engineer(df: DataFrame, seed: int, train_ratio: float, validation_ratio: flo
         "label": "rings",
         "categories": {"sex": CATEGORIES},
         "numeric_columns": NUMERIC,
-        "means": dict(zip(NUMERIC, means, strict=True)),
-        "stds": dict(zip(NUMERIC, stds, strict=True)),
+        "means": {c: float(means[c]) for c in NUMERIC},
+        "stds": {c: float(stds[c] or 0.0) for c in NUMERIC},
         "std_ddof": 1,
         "fit_rows": fit_rows,
-        "counts": {s: int(counts.get(s, 0)) for s in SPLITS} | {"total": int(sum(counts.values()))},
+        "counts": {**counts, "total": sum(counts.values())},
         "feature_columns": TABLE_COLUMNS,
     }
     return features, stats
@@ -234,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     def job(spark: SparkSession) -> None:
         check_destination(args.output)
         raw = read_raw(spark, args.input)
-        features, stats = engineer(raw, args.seed, args.train_ratio, args.validation_ratio)
+        features, stats = engineer(raw, args.seed, args.train_ratio, args.validation_ratio, args.input)
         LOG.info("split counts %s (seed %d, ratios %s)", stats["counts"], args.seed, stats["ratios"])
         write_atomically(features, args.output, "parquet")
         LOG.info("features written to %s", args.output)

@@ -1,8 +1,9 @@
 """PySpark validation job: data checks + a baseline model, as a gate in the pipeline.
 
 The same checks, thresholds and report as processing_scripts/sklearn/validate.py (docs/ARCHITECTURE.md
-"Data contract"): schema, nulls, feature values, row counts, split sizes vs ratios, no leakage (every
-``row_hash`` in its own split's bucket, no hash in two splits), the scaler fitted on train, drift of
+"Data contract"): schema, nulls, feature values, row counts, split sizes vs the split rule (a
+binomial bound, ``--split-max-sigma`` sd), no leakage (every ``row_hash`` in its own split's bucket, no
+hash in two splits), the scaler fitted on train, drift of
 validation/test vs train (standardised mean difference), a baseline Spark ML ``LinearRegression`` on
 ``rings`` (RMSE, MAE, R^2) and, given the raw input, its ranges and row count. Writes
 validation_report.json and .md; a failed check exits 1 with a one-line reason in the message file
@@ -30,7 +31,10 @@ from abalone_jobs_common import (
     data_file_names,
     local_path,
     read_features_table,
+    shared_session,
     spark_session,
+    split_bounds,
+    split_size_verdict,
     write_message,
     write_text,
 )
@@ -68,7 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--validation-ratio", type=float, default=0.15, help="used when no preprocessing.json is given"
     )
     p.add_argument(
-        "--split-tolerance", type=float, default=0.02, help="max |actual - expected| split fraction"
+        "--split-max-sigma",
+        type=float,
+        default=5.0,
+        help="split sizes: max deviation from the split rule, in sd of Binomial(n, p) (plus half a row)",
     )
     p.add_argument("--max-drift", type=float, default=0.25, help="max standardised mean difference vs train")
     p.add_argument("--min-r2", type=float, default=0.3, help="min baseline R^2 on validation and test")
@@ -162,7 +169,11 @@ def split_stats(df: DataFrame, name: str, bucket_range: tuple[int, int]) -> dict
 
 
 def split_checks(
-    stats: dict[str, dict], ratios: dict[str, float], args, transform: dict | None
+    stats: dict[str, dict],
+    ratios: dict[str, float],
+    ranges: dict[str, tuple[int, int]],
+    args,
+    transform: dict | None,
 ) -> list[dict]:
     out = []
     nulls = {c: sum(s["nulls"].get(c, 0) for s in stats.values()) for c in stats["train"]["nulls"]}
@@ -196,17 +207,7 @@ def split_checks(
             if e is not None and e != rows[n]
         ]
     out.append(check("row_counts", not problems, "; ".join(problems) or f"rows per split {rows}"))
-    total = sum(rows.values()) or 1
-    off = {n: rows[n] / total - ratios[n] for n in SPLITS}
-    worst = max(off, key=lambda n: abs(off[n]))
-    detail = ", ".join(f"{n} {rows[n] / total:.4f} (expected {ratios[n]:.4f})" for n in SPLITS)
-    out.append(
-        check(
-            "split_sizes",
-            abs(off[worst]) <= args.split_tolerance,
-            f"{detail}; tolerance {args.split_tolerance}",
-        )
-    )
+    out.append(check("split_sizes", *split_size_verdict(rows, ranges, args.split_max_sigma)))
     return out
 
 
@@ -356,7 +357,7 @@ def evaluate(spark: SparkSession, args: argparse.Namespace, transform: dict | No
         return {"checks": [check("schema", False, str(exc))], "splits": {}, "metrics": {}, "drift": {}}
     stats = {n: split_stats(tables[n], n, ranges[n]) for n in SPLITS}
     checks = [check("schema", True, "all splits have the features table's columns")]
-    checks += split_checks(stats, ratios, args, transform)
+    checks += split_checks(stats, ratios, ranges, args, transform)
     checks += [leakage_check(tables, stats), scaler_check(stats["train"])]
     drift = {n: smd(stats["train"], stats[n]) for n in ("validation", "test") if stats[n]["complete"]}
     worst = max(((n, c, v) for n, d in drift.items() for c, v in d.items()), key=lambda t: t[2], default=None)
@@ -377,8 +378,14 @@ def evaluate(spark: SparkSession, args: argparse.Namespace, transform: dict | No
             ok = res["rmse"] is not None and res["rmse"] <= args.max_rmse
             checks.append(check(f"rmse_{name}", ok, f"RMSE {name} {res['rmse']} (max {args.max_rmse})"))
     total = sum(s["rows"] for s in stats.values()) or 1
+    bounds = split_bounds({n: s["rows"] for n, s in stats.items()}, ranges, args.split_max_sigma)
     splits = {
-        n: {"rows": s["rows"], "fraction": s["rows"] / total, "expected_ratio": ratios[n]}
+        n: {
+            "rows": s["rows"],
+            "fraction": s["rows"] / total,
+            "expected_ratio": ratios[n],
+            "allowed_deviation": bounds[n]["allowed_deviation"],
+        }
         for n, s in stats.items()
     }
     return {"checks": checks, "splits": splits, "metrics": {"model": fit, **results}, "drift": drift}
@@ -397,10 +404,15 @@ def markdown(report: dict) -> str:
         for c in report["checks"]
     ]
     if report.get("splits"):
-        lines += ["", "## Split sizes", "", "| split | rows | fraction | expected |", "|---|---:|---:|---:|"]
+        lines += ["", "## Split sizes", "", "| split | rows | fraction | expected | allowed +/- |"]
+        lines += ["|---|---:|---:|---:|---:|"]
         lines += [
-            f"| {n} | {s['rows']:,} | {s['fraction']:.4f} | {s['expected_ratio']:.4f} |"
+            f"| {n} | {s['rows']:,} | {s['fraction']:.4f} | {s['expected_ratio']:.4f} | {s['allowed_deviation']:.4f} |"
             for n, s in report["splits"].items()
+        ]
+        lines += [
+            "",
+            f"Allowed: {report['thresholds']['split_max_sigma']:g} sd of Binomial(n, p) + half a row.",
         ]
     model = report.get("metrics", {})
     if model:
@@ -440,7 +452,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         "elapsed_seconds": round(time.perf_counter() - start, 3),
         "inputs": {"train": args.train, "validation": args.validation, "test": args.test, "raw": raw},
         "thresholds": {
-            "split_tolerance": args.split_tolerance,
+            "split_max_sigma": args.split_max_sigma,
             "max_drift": args.max_drift,
             "min_r2": args.min_r2,
             "max_rmse": args.max_rmse,
@@ -459,6 +471,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    shared = shared_session()
     spark = spark_session("abalone-validate")
     try:
         report = run(spark, args)
@@ -469,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         LOG.exception("validation could not run")
         return 1
     finally:
-        spark.stop()
+        if not shared:
+            spark.stop()
     failed = [c for c in report["checks"] if c["status"] == "fail"]
     if failed:
         reason = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)

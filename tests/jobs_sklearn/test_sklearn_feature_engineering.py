@@ -154,3 +154,43 @@ def test_missing_column_fails_with_a_clear_message(run_job, tmp_path):
     message = (tmp_path / "msg").read_text()
     assert "rings" in message and message.count("\n") == 1
     assert not list((tmp_path / "f").glob("*.parquet"))  # nothing that looks complete
+
+
+def test_train_moments_equal_sklearn_standard_scaler(fe):
+    """The job's streamed moments (no scikit-learn import: 4 s of start-up) are StandardScaler.partial_fit's
+    on the same chunks, missing values (NaN) included, with the sample sd (ddof=1) the engines share."""
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    chunks = [rng.normal(5.0, 2.0, size=(n, 3)) * [1.0, 1e-3, 1e4] for n in (1, 7, 1000, 0, 50_000)]
+    chunks[2][::3, 1] = np.nan
+    ours, theirs = fe.TrainMoments(3), StandardScaler()
+    for X in chunks:
+        ours.add(X)
+        if len(X):
+            theirs.partial_fit(X)
+    n = np.broadcast_to(theirs.n_samples_seen_, (3,))
+    np.testing.assert_array_equal(ours.n, n)
+    np.testing.assert_allclose(ours.means(), theirs.mean_, rtol=1e-12)
+    np.testing.assert_allclose(ours.sample_stds(), np.sqrt(theirs.var_ * n / (n - 1)), rtol=1e-12)
+    # a column missing in a whole chunk: scikit-learn's variance turns NaN there; ours stays the data's
+    chunks[4][:, 2] = np.nan
+    ours = fe.TrainMoments(3)
+    for X in chunks:
+        ours.add(X)
+    everything = np.concatenate(chunks)
+    np.testing.assert_allclose(ours.means(), np.nanmean(everything, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(ours.sample_stds(), np.nanstd(everything, axis=0, ddof=1), rtol=1e-12)
+    # the job's path: only the rows of split code 0, column by column (np.bincount), equals add() on them
+    split = rng.integers(0, 3, size=len(everything)).astype(np.int8)
+    by_code = fe.TrainMoments(3)
+    for begin in range(0, len(everything), 4096):
+        part = slice(begin, begin + 4096)
+        by_code.add_where([everything[part, j] for j in range(3)], split[part])
+    train = everything[split == 0]
+    np.testing.assert_array_equal(by_code.n, (~np.isnan(train)).sum(axis=0))
+    np.testing.assert_allclose(by_code.means(), np.nanmean(train, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(by_code.sample_stds(), np.nanstd(train, axis=0, ddof=1), rtol=1e-12)
+    empty = fe.TrainMoments(2)
+    empty.add(np.array([[np.nan, 4.0]]))
+    assert np.isnan(empty.means()[0]) and empty.means()[1] == 4.0 and (empty.sample_stds() == 0).all()

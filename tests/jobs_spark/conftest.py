@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from spark_jobs_helpers import ABALONE, EDGE_ROWS, JAR, REPO, ok, run_job
+from spark_jobs_helpers import ABALONE, EDGE_ROWS, JAR, REPO, SPARK_CONF, run_chain
 
 
 @pytest.fixture(scope="session")
@@ -31,19 +31,32 @@ def edge_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def edge_runs(edge_data: Path, scala_jar: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def spark(scala_jar: Path):
+    """One Spark JVM (local[2], the jobs' test configuration) for every test that runs jobs in process.
+
+    A spark-submit per job costs a JVM start (~5-10 s on two busy cores); the end-to-end tests still go
+    through spark-submit (test_pipeline_on_abalone, test_bad_input_names_the_column), the others run the
+    same jobs here: the PySpark jobs' ``main``, the Scala jobs' ``exec`` from the jar on the classpath.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("jobs-spark-tests")
+        .config("spark.jars", str(scala_jar))
+    )
+    for key, value in SPARK_CONF.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def edge_runs(edge_data: Path, spark, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Feature engineering + split (Parquet) of the edge data in each engine: engine -> its work folder."""
     runs = {}
     for engine in ("sklearn", "pyspark", "scala"):
-        work = tmp_path_factory.mktemp(f"edge-{engine}")
-        ok(run_job(engine, "feature_engineering", [
-            "--input", str(edge_data), "--output", str(work / "features"),
-            "--transform-output", str(work / "transform"), "--message-file", str(work / "message"),
-        ], work))  # fmt: skip
-        ok(run_job(engine, "split", [
-            "--input", str(work / "features"), "--train-output", str(work / "out" / "train"),
-            "--validation-output", str(work / "out" / "validation"), "--test-output", str(work / "out" / "test"),
-            "--message-file", str(work / "message"),
-        ], work))  # fmt: skip
-        runs[engine] = work
+        runs[engine] = tmp_path_factory.mktemp(f"edge-{engine}")
+        run_chain(spark, engine, edge_data, runs[engine])
     return runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -60,6 +61,49 @@ def run_job(engine: str, job: str, args: list[str], cwd: Path) -> subprocess.Com
     return subprocess.run(
         [*cmd, *args], cwd=cwd, env=spark_env(), capture_output=True, text=True, timeout=420, check=False
     )
+
+
+def run_in_session(spark, engine: str, job: str, args: list[str]) -> int:
+    """Run one job of one engine in this process's shared Spark JVM (``spark``); returns its exit code.
+
+    pyspark: the job module's ``main(args)``; scala: the job object's ``exec(args)`` (its ``main`` is
+    ``sys.exit(exec(args))``); the jar is on the session's classpath. The jobs leave a session they did
+    not start running. sklearn has no JVM: a Python process, as ``run_job``.
+    """
+    if engine == "sklearn":
+        return run_job(engine, job, args, Path(args[args.index("--message-file") + 1]).parent).returncode
+    if engine == "pyspark":
+        return _pyspark_module(job).main(args)
+    gateway = spark.sparkContext._gateway
+    jargs = gateway.new_array(gateway.jvm.java.lang.String, len(args))
+    for i, arg in enumerate(args):
+        jargs[i] = arg
+    return getattr(gateway.jvm, SCALA_CLASSES[job]).exec(jargs)
+
+
+def run_chain(spark, engine: str, data: Path, work: Path, *fe_args: str) -> None:
+    """Feature engineering + split (Parquet) of ``data`` by ``engine`` into ``work``, in the shared JVM."""
+    assert run_in_session(spark, engine, "feature_engineering", [
+        "--input", str(data), "--output", str(work / "features"), "--transform-output", str(work / "transform"),
+        "--message-file", str(work / "message"), *fe_args,
+    ]) == 0, (work / "message").read_text() if (work / "message").exists() else engine  # fmt: skip
+    assert run_in_session(spark, engine, "split", [
+        "--input", str(work / "features"), "--train-output", str(work / "out" / "train"),
+        "--validation-output", str(work / "out" / "validation"), "--test-output", str(work / "out" / "test"),
+        "--message-file", str(work / "message"),
+    ]) == 0, engine  # fmt: skip
+
+
+def _pyspark_module(job: str):
+    """A PySpark job's module, imported by path under its own name (the sklearn jobs share the names)."""
+    name = f"pyspark_job_{job}"
+    if name not in sys.modules:
+        if str(PYSPARK_JOBS) not in sys.path:
+            sys.path.insert(0, str(PYSPARK_JOBS))  # `import abalone_jobs_common`, as --py-files provides
+        spec = importlib.util.spec_from_file_location(name, PYSPARK_JOBS / f"{job}.py")
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

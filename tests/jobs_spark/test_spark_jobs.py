@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from spark_jobs_helpers import ABALONE, REPO, ok, run_job
+from spark_jobs_helpers import ABALONE, REPO, ok, run_chain, run_in_session, run_job
 
 pytestmark = pytest.mark.slow
 ENGINES = ["pyspark", "scala"]
@@ -68,14 +68,14 @@ def test_pipeline_on_abalone(engine: str, scala_jar: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_validation_failure_exits_1_with_message(
-    engine: str, edge_runs: dict[str, Path], tmp_path: Path
+    engine: str, spark, edge_runs: dict[str, Path], tmp_path: Path
 ) -> None:
     work, msg = edge_runs[engine], tmp_path / "message"
-    result = run_job(engine, "validate", [
+    code = run_in_session(spark, engine, "validate", [
         *[a for s in SPLITS for a in (f"--{s}", str(work / "out" / s))],
         "--output", str(tmp_path / "report"), "--message-file", str(msg),
-    ], tmp_path)  # fmt: skip
-    assert result.returncode == 1, result.stderr[-3000:]
+    ])  # fmt: skip
+    assert code == 1
     message = msg.read_text()
     assert message.startswith("validation failed: ") and "nulls: null values" in message
     assert message.count("\n") == 1  # one line (SageMaker's ExitMessage)
@@ -85,10 +85,10 @@ def test_validation_failure_exits_1_with_message(
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_split_csv_format(engine: str, edge_runs: dict[str, Path], tmp_path: Path) -> None:
+def test_split_csv_format(engine: str, spark, edge_runs: dict[str, Path], tmp_path: Path) -> None:
     work = edge_runs[engine]
-    ok(run_job(engine, "split", ["--input", str(work / "features"), "--format", "csv", "--output", str(tmp_path),
-                                 "--message-file", str(tmp_path / "message")], tmp_path))  # fmt: skip
+    assert run_in_session(spark, engine, "split", ["--input", str(work / "features"), "--format", "csv",
+                                                   "--output", str(tmp_path), "--message-file", str(tmp_path / "message")]) == 0  # fmt: skip
     for s in SPLITS:
         files = sorted((tmp_path / s).iterdir())
         assert files and all(f.name.startswith("part-") and f.name.endswith(".csv") for f in files), files
@@ -125,3 +125,52 @@ def test_build_is_incremental_and_checks_prerequisites(scala_jar: Path) -> None:
         ["bash", str(REPO / "scala_jobs" / "build.sh"), "/bin/false"], capture_output=True, text=True
     )
     assert no_pyspark.returncode == 1 and "pyspark is not importable" in no_pyspark.stderr
+
+
+@pytest.fixture(scope="module")
+def seed7_runs(spark, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Issue 9 item 8's case in each engine: Abalone, seed 7, train ratio 0.6 (test 0.2701, 3.0 sd off)."""
+    runs = {}
+    for engine in ENGINES:
+        runs[engine] = tmp_path_factory.mktemp(f"seed7-{engine}")
+        run_chain(spark, engine, ABALONE, runs[engine], "--seed", "7", "--train-ratio", "0.6")
+    return runs
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_split_sizes_pass_within_the_binomial_bound(engine: str, spark, seed7_runs, tmp_path: Path) -> None:
+    work = seed7_runs[engine]
+    code = run_in_session(spark, engine, "validate", [
+        *[a for s in SPLITS for a in (f"--{s}", str(work / "out" / s))], "--raw", str(ABALONE),
+        "--transform", str(work / "transform"), "--output", str(tmp_path), "--message-file", str(tmp_path / "msg"),
+    ])  # fmt: skip
+    report = json.loads((tmp_path / "validation_report.json").read_text())
+    assert code == 0 and report["status"] == "passed", report["checks"]
+    sizes = next(c for c in report["checks"] if c["name"] == "split_sizes")
+    assert sizes["status"] == "pass"
+    assert "test 0.2701 (expected 0.2500 +/- 0.0336)" in sizes["detail"]  # as the scikit-learn job says
+    assert "bound 5 sd of Binomial(n=4177, p) + 0.5/n" in sizes["detail"]
+    assert report["splits"]["test"]["allowed_deviation"] == pytest.approx(
+        5 * (0.25 * 0.75 / 4177) ** 0.5 + 0.5 / 4177
+    )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_wrong_split_fails_split_sizes(engine: str, spark, seed7_runs, tmp_path: Path) -> None:
+    """An injected bad split: 300 test rows written into train as CSV (no row_hash, so only sizes can tell)."""
+    work, bad = seed7_runs[engine], tmp_path / "bad"
+    tables = {s: pd.read_parquet(work / "out" / s)[["rings", *FEATURES]] for s in SPLITS}
+    tables["train"] = pd.concat([tables["train"], tables["test"].iloc[:300]])
+    tables["test"] = tables["test"].iloc[300:]
+    for s, df in tables.items():
+        (bad / s).mkdir(parents=True)
+        df.to_csv(bad / s / "part-00000.csv", header=False, index=False)
+    code = run_in_session(spark, engine, "validate", [
+        *[a for s in SPLITS for a in (f"--{s}", str(bad / s))], "--train-ratio", "0.6",
+        "--output", str(tmp_path / "report"), "--message-file", str(tmp_path / "msg"),
+    ])  # fmt: skip
+    assert code == 1
+    message = (tmp_path / "msg").read_text()
+    assert message.startswith("validation failed: split_sizes: train has 2741 of 4177 rows (0.6562), 7.4 sd")
+    assert "; test has 828 of 4177 rows (0.1982), 7.7 sd from the rule's 0.2500" in message
+    assert "; allowed 5 sd of Binomial(n=4177, p) + 0.5/n: not a hash split with these ratios" in message

@@ -111,17 +111,23 @@ object Io {
 
   def log(message: String): Unit = System.err.println(s"${java.time.LocalDateTime.now} abalone: $message")
 
-  /** Run `body` in a Spark session; bad input exits 1 with a one-line message file (the container's contract). */
-  def runJob(app: String, messageFile: String)(body: SparkSession => Unit): Unit = {
+  /** A session some caller already runs (a test's shared JVM): a job uses it and leaves it running. */
+  def sharedSession: Boolean = SparkSession.getActiveSession.isDefined || SparkSession.getDefaultSession.isDefined
+
+  /** Run `body` in a Spark session; bad input returns 1 with a one-line message file (the container's contract). */
+  def runJob(app: String, messageFile: String)(body: SparkSession => Unit): Int = {
+    val shared = sharedSession
     val spark = session(app)
-    val code = try { body(spark); 0 } catch {
+    try { body(spark); 0 } catch {
       case e @ (_: InputDataException | _: IllegalStateException) =>
         log(s"ERROR ${e.getMessage}")
         writeMessage(messageFile, e.getMessage)
         1
-    } finally spark.stop()
-    if (code != 0) sys.exit(code)
+    } finally if (!shared) spark.stop()
   }
+
+  /** A job's `main`: its exit code as the process's (spark-submit); `exec` returns it (tests in one JVM). */
+  def exit(code: Int): Unit = if (code != 0) sys.exit(code)
 
   /** Minimal JSON for the reports (numbers, strings, booleans, maps, sequences). */
   def json(value: Any, indent: String = ""): String = {

@@ -20,7 +20,10 @@ object Split {
     "message-file" -> "/opt/ml/output/message"
   )
 
-  def main(argv: Array[String]): Unit = {
+  def main(argv: Array[String]): Unit = Io.exit(exec(argv))
+
+  /** The job; its exit code (0, or 1 on bad input with the message file written). */
+  def exec(argv: Array[String]): Int = {
     val args = new Args(argv, Defaults)
     val format = args("format")
     require(Set("parquet", "csv").contains(format), s"--format: expected parquet or csv, got $format")

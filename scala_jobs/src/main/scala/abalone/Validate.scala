@@ -17,7 +17,7 @@ import org.apache.spark.sql.types.{DoubleType, StructField, StructType}
 import Contract._
 
 /** Validation: the same checks, thresholds and report as processing_scripts/{sklearn,pyspark}/validate.py:
-  * schema, nulls, feature values, row counts, split sizes vs ratios, leakage (row_hash bucket + no hash in two
+  * schema, nulls, feature values, row counts, split sizes vs the split rule (a binomial bound), leakage (row_hash bucket + no hash in two
   * splits), scaler fitted on train, drift (standardised mean difference), a baseline LinearRegression on
   * `rings` (RMSE, MAE, R^2) and, given the raw input, its ranges and row count. Writes
   * validation_report.{json,md}; a failed check exits 1 with a one-line reason in the message file.
@@ -38,7 +38,7 @@ object Validate {
     "message-file" -> "/opt/ml/output/message",
     "train-ratio" -> "0.7",
     "validation-ratio" -> "0.15",
-    "split-tolerance" -> "0.02",
+    "split-max-sigma" -> "5", // split sizes: max sd of Binomial(n, p) (plus half a row)
     "max-drift" -> "0.25",
     "min-r2" -> "0.3",
     "max-rmse" -> ""
@@ -49,8 +49,12 @@ object Validate {
   final case class Stats(name: String, rows: Long, complete: Long, nulls: Map[String, Long], bad: Map[String, Long],
       mean: Seq[Double], variance: Seq[Double], hasHash: Boolean)
 
-  def main(argv: Array[String]): Unit = {
+  def main(argv: Array[String]): Unit = Io.exit(exec(argv))
+
+  /** The job; its exit code (1 when it cannot run or a check fails, with the message file written). */
+  def exec(argv: Array[String]): Int = {
     val args = new Args(argv, Defaults)
+    val shared = Io.sharedSession
     val spark = Io.session("abalone-validate")
     val report: Map[String, Any] =
       try run(spark, args)
@@ -59,16 +63,17 @@ object Validate {
           Io.log(s"ERROR validation could not run: $e")
           Io.writeMessage(args("message-file"), s"validation could not run: ${e.getClass.getSimpleName}: ${e.getMessage}")
           null
-      } finally spark.stop()
-    if (report == null) sys.exit(1)
+      } finally if (!shared) spark.stop()
+    if (report == null) return 1
     val failed = report("checks").asInstanceOf[Seq[Check]].filter(_("status") == "fail")
     if (failed.nonEmpty) {
       val reason = failed.map(c => s"${c("name")}: ${c("detail")}").mkString("; ")
       Io.writeMessage(args("message-file"), s"validation failed: $reason")
       Io.log(s"ERROR validation failed: $reason")
-      sys.exit(1)
+      return 1
     }
     Io.log("validation passed")
+    0
   }
 
   def check(name: String, ok: Option[Boolean], detail: String): Check =
@@ -124,22 +129,56 @@ object Validate {
       Features.map(c => double(s"mean_$c")), Features.map(c => double(s"var_$c")), hasHash)
   }
 
-  def splitChecks(stats: Map[String, Stats], ratios: Map[String, Double], tolerance: Double, transform: Option[Map[String, Map[String, Double]]]): Seq[Check] = {
+  /** A split's fraction, the rule's probability p, the deviation allowed and how many sd it is off (None when p is 0 or 1). */
+  final case class SplitBound(fraction: Double, p: Double, allowed: Double, sigmas: Option[Double])
+
+  /** The binomial bound of the split sizes, as processing_scripts/{sklearn,pyspark} compute it: each row's split
+    * comes from its own hash bucket (pmod(row_hash, 10000)), whatever the other rows, so a split's row count is
+    * Binomial(n, p), p = its bucket range / 10000, and its fraction has sd sqrt(p (1 - p) / n) (0.0067 for p = 0.25 on
+    * 4,177 rows, 0.00014 on 10M: a fixed tolerance is too tight on small data and too loose on big data). Allowed:
+    * |fraction - p| <= maxSigma * sd + 0.5 / n (half a row); at 5 sd a correct split fails one check in ~1.7 million.
+    */
+  def splitBounds(rows: Map[String, Long], ranges: Map[String, (Long, Long)], maxSigma: Double): Map[String, SplitBound] = {
+    val n = rows.values.sum.toDouble
+    Splits.map { s =>
+      val p = (ranges(s)._2 - ranges(s)._1) / 10000.0
+      val sd = if (n > 0) math.sqrt(p * (1 - p) / n) else 0.0
+      val fraction = if (n > 0) rows(s) / n else 0.0
+      s -> SplitBound(fraction, p, maxSigma * sd + (if (n > 0) 0.5 / n else 0.0), if (sd > 0) Some(math.abs(fraction - p) / sd) else None)
+    }.toMap
+  }
+
+  /** The split_sizes check: every split within `splitBounds`' binomial bound; the detail states the bound. */
+  def splitSizeCheck(rows: Map[String, Long], ranges: Map[String, (Long, Long)], maxSigma: Double): Check = {
+    val n = rows.values.sum
+    if (n == 0) return check("split_sizes", None, "no rows: nothing to compare with the split rule")
+    val b = splitBounds(rows, ranges, maxSigma)
+    val outside = Splits.filter(s => math.abs(b(s).fraction - b(s).p) > b(s).allowed)
+    val parts = Splits.map(s => s"$s ${f4(b(s).fraction)} (expected ${f4(b(s).p)} +/- ${f4(b(s).allowed)})").mkString(", ")
+    val sigma = if (maxSigma == math.rint(maxSigma)) maxSigma.toLong.toString else maxSigma.toString
+    val rule = s"$sigma sd of Binomial(n=$n, p) + 0.5/n"
+    if (outside.isEmpty) check("split_sizes", Some(true), s"$parts; bound $rule")
+    else {
+      val why = outside.map { s =>
+        s"$s has ${rows(s)} of $n rows (${f4(b(s).fraction)}), " +
+          b(s).sigmas.map(z => f"$z%.1f sd from the rule's ${f4(b(s).p)}").getOrElse(s"the rule gives it exactly ${f4(b(s).p)}")
+      }.mkString("; ")
+      check("split_sizes", Some(false), s"$why; allowed $rule: not a hash split with these ratios")
+    }
+  }
+
+  def splitChecks(stats: Map[String, Stats], ranges: Map[String, (Long, Long)], maxSigma: Double, transform: Option[Map[String, Map[String, Double]]]): Seq[Check] = {
     val nulls = stats("train").nulls.keys.toSeq.map(c => c -> stats.values.map(_.nulls.getOrElse(c, 0L)).sum).filter(_._2 > 0).toMap
     val bad = (for (n <- Splits; (k, v) <- stats(n).bad if v > 0 && Set("non_finite", "onehot")(k)) yield s"$n.$k" -> v).toMap
     val rows = Splits.map(n => n -> stats(n).rows).toMap
     val problems = Splits.filter(rows(_) == 0).map(n => s"$n is empty") ++
       Splits.filter(n => stats(n).bad("split_label") > 0).map(n => s"$n has ${stats(n).bad("split_label")} row(s) labelled another split") ++
       transform.toSeq.flatMap(t => Splits.flatMap(n => t("counts").get(n).map(_.toLong).filter(_ != rows(n)).map(e => s"$n: ${rows(n)} rows, preprocessing.json says $e")))
-    val total = math.max(1L, rows.values.sum).toDouble
-    val off = Splits.map(n => n -> (rows(n) / total - ratios(n))).toMap
-    val worst = Splits.maxBy(n => math.abs(off(n)))
-    val detail = Splits.map(n => s"$n ${f4(rows(n) / total)} (expected ${f4(ratios(n))})").mkString(", ")
     Seq(
       check("nulls", Some(nulls.isEmpty), if (nulls.isEmpty) "no nulls" else s"null values: $nulls"),
       check("feature_values", Some(bad.isEmpty), if (bad.isEmpty) "finite; one-hot in {0,1}, at most one 1" else s"invalid values: $bad"),
       check("row_counts", Some(problems.isEmpty), if (problems.isEmpty) s"rows per split $rows" else problems.mkString("; ")),
-      check("split_sizes", Some(math.abs(off(worst)) <= tolerance), s"$detail; tolerance $tolerance")
+      splitSizeCheck(rows, ranges, maxSigma)
     )
   }
 
@@ -243,7 +282,7 @@ object Validate {
     }
     val stats = Splits.map(n => n -> splitStats(tables(n), n, ranges(n))).toMap
     var checks = Seq(check("schema", Some(true), "all splits have the features table's columns")) ++
-      splitChecks(stats, ratios, args.double("split-tolerance"), transform) ++
+      splitChecks(stats, ranges, args.double("split-max-sigma"), transform) ++
       Seq(leakageCheck(tables, stats), scalerCheck(stats("train")))
     val drift = Seq("validation", "test").filter(stats(_).complete > 0).map(n => n -> smd(stats("train"), stats(n))).toMap
     val maxDrift = args.double("max-drift")
@@ -262,7 +301,9 @@ object Validate {
       }
     }
     val total = math.max(1L, stats.values.map(_.rows).sum).toDouble
-    val splits = Splits.map(n => n -> Map("rows" -> stats(n).rows, "fraction" -> stats(n).rows / total, "expected_ratio" -> ratios(n))).toMap
+    val bounds = splitBounds(stats.map { case (n, s) => n -> s.rows }, ranges, args.double("split-max-sigma"))
+    val splits = Splits.map(n => n -> Map("rows" -> stats(n).rows, "fraction" -> stats(n).rows / total, "expected_ratio" -> ratios(n),
+      "allowed_deviation" -> bounds(n).allowed)).toMap
     Map("checks" -> checks, "splits" -> splits, "metrics" -> (results + ("model" -> fit)), "drift" -> drift)
   }
 
@@ -283,7 +324,7 @@ object Validate {
       "elapsed_seconds" -> BigDecimal((System.nanoTime() - start) / 1e9).setScale(3, BigDecimal.RoundingMode.HALF_EVEN).toDouble,
       "inputs" -> Map("train" -> args("train"), "validation" -> args("validation"), "test" -> args("test"), "raw" -> raw.orNull,
         "transform" -> transform.isDefined),
-      "thresholds" -> Map("split_tolerance" -> args.double("split-tolerance"), "max_drift" -> args.double("max-drift"),
+      "thresholds" -> Map("split_max_sigma" -> args.double("split-max-sigma"), "max_drift" -> args.double("max-drift"),
         "min_r2" -> args.double("min-r2"), "max_rmse" -> Option(args("max-rmse")).filter(_.nonEmpty).map(v => v.toDouble: Any).orNull)
     )
     checks.foreach(c => Io.log(f"check ${c("name")}%-24s ${c("status")}%-4s ${c("detail")}"))
@@ -304,10 +345,11 @@ object Validate {
       "## Checks", "", "| check | status | detail |", "|---|---|---|") ++
       checks.map(c => s"| ${c("name")} | ${c("status")} | ${c("detail").toString.replace("|", "\\|")} |")
     if (splits.nonEmpty)
-      lines ++= Seq("", "## Split sizes", "", "| split | rows | fraction | expected |", "|---|---:|---:|---:|") ++
+      lines ++= Seq("", "## Split sizes", "", "| split | rows | fraction | expected | allowed +/- |", "|---|---:|---:|---:|---:|") ++
         Splits.filter(splits.contains).map { n =>
-          val s = splits(n); f"| $n | ${s("rows").asInstanceOf[Long]}%,d | ${f4(s("fraction").asInstanceOf[Double])} | ${f4(s("expected_ratio").asInstanceOf[Double])} |"
-        }
+          val s = splits(n)
+          f"| $n | ${s("rows").asInstanceOf[Long]}%,d | ${f4(s("fraction").asInstanceOf[Double])} | ${f4(s("expected_ratio").asInstanceOf[Double])} | ${f4(s("allowed_deviation").asInstanceOf[Double])} |"
+        } ++ Seq("", s"Allowed: ${report("thresholds").asInstanceOf[Map[String, Any]]("split_max_sigma")} sd of Binomial(n, p) + half a row.")
     if (metrics.nonEmpty)
       lines ++= Seq("", "## Baseline model (linear regression on rings)", "", s"Method: ${metrics("model")("method")}.", "",
         "| split | rows | RMSE | MAE | R^2 |", "|---|---:|---:|---:|---:|") ++
