@@ -1,8 +1,9 @@
 """The UI plugin in a real browser, in Airflow as ``make airflow`` starts it (``scripts/local_airflow.py
 standalone``: this repo's DAGs and plugins folder, the local backend). Playwright drives Debian's
 Chromium (``/usr/bin/chromium``, never a browser download): log in, open the nav entry, open a job
-(log, outputs), stop a running job, then run the scikit-learn DAG's first task and follow its extra
-link and its task-instance tab. Screenshots: ``tmp/artifacts/ui-plugin/`` (git-ignored)."""
+(log, outputs), stop a running job, then trigger the scikit-learn DAG from its trigger form with
+changed Params, wait for the run's success, open its first task's log, follow its extra link and its
+task-instance tab. Screenshots: ``tmp/artifacts/ui-plugin/`` (git-ignored)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 ARTIFACTS = REPO / "tmp" / "artifacts" / "ui-plugin"
 DAG = "abalone_sklearn_pipeline"
 TASK = "feature_engineering"
+FORM = {"seed": "7", "train_ratio": "0.6"}  # typed into the trigger form
 UI_TIMEOUT_MS = 120_000  # a busy 2-core machine renders the first pages slowly
 
 
@@ -103,27 +105,35 @@ def _api(airflow: dict) -> httpx.Client:
     return httpx.Client(base_url=airflow["url"], headers=headers, timeout=60)
 
 
-def _run_first_task(airflow: dict) -> tuple[str, str]:
-    """Unpause and trigger the scikit-learn DAG (REST API); the first run whose first task succeeded
-    (unpausing may start a scheduled run before the manual one) and the job that task ran."""
+def _run_from_trigger_form(page, airflow: dict) -> tuple[str, str]:
+    """Trigger the scikit-learn DAG from its trigger form with changed Params (the Params issue 9's
+    item 8 found failing), as the stack's browser test does; wait for the whole run's success (unpausing
+    also creates a scheduled run: the manual one must not wait for it); its run id and first task's job."""
+    page.goto(f"/dags/{DAG}")
+    page.get_by_text(TASK).first.wait_for()
+    page.get_by_role("button", name="Trigger").click()
+    form = page.get_by_role("dialog")
+    for name, value in FORM.items():
+        form.locator(f"input[name=element_{name}]").fill(value)
+    page.screenshot(path=ARTIFACTS / "04-trigger-form.png", full_page=True)
+    form.get_by_role("button", name="Trigger").click()
     with _api(airflow) as api:
-        api.patch(f"/api/v2/dags/{DAG}", json={"is_paused": False}).raise_for_status()
-        api.post(f"/api/v2/dags/{DAG}/dagRuns", json={"logical_date": None, "conf": {}}).raise_for_status()
-        deadline = time.monotonic() + 600
-        states: dict[str, str | None] = {}
+        deadline = time.monotonic() + 900
+        run: dict = {}
         while time.monotonic() < deadline:
-            for run in api.get(f"/api/v2/dags/{DAG}/dagRuns").json()["dag_runs"]:
-                run_id = run["dag_run_id"]
-                ti = api.get(f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/{TASK}").json()
-                states[run_id] = ti.get("state")
-                assert states[run_id] not in ("failed", "upstream_failed"), ti
-                if states[run_id] == "success":
-                    xcom = (
-                        f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/{TASK}/xcomEntries/{JOB_NAME_KEY}"
-                    )
-                    return run_id, api.get(xcom, params={"deserialize": True}).json()["value"]
+            runs = api.get(f"/api/v2/dags/{DAG}/dagRuns").json()["dag_runs"]
+            typed = [r for r in runs if r["run_type"] == "manual" and _typed(r.get("conf") or {})]
+            run = typed[0] if typed else {}
+            assert run.get("state") != "failed", run
+            if run.get("state") == "success":
+                xcom = f"/api/v2/dags/{DAG}/dagRuns/{run['dag_run_id']}/taskInstances/{TASK}/xcomEntries/{JOB_NAME_KEY}"
+                return run["dag_run_id"], api.get(xcom, params={"deserialize": True}).json()["value"]
             time.sleep(2)
-    raise AssertionError(f"no {TASK} succeeded after 600 s: {states}")
+    raise AssertionError(f"the manual run of {DAG} with {FORM} did not succeed within 900 s: {run}")
+
+
+def _typed(conf: dict) -> bool:
+    return all(str(conf.get(key)) == value for key, value in FORM.items())
 
 
 def test_jobs_in_the_airflow_ui(page, airflow: dict) -> None:
@@ -159,27 +169,30 @@ def test_jobs_in_the_airflow_ui(page, airflow: dict) -> None:
 
 
 def test_a_tasks_extra_link_and_tab_lead_to_its_job(page, airflow: dict) -> None:
-    run_id, name = _run_first_task(airflow)
+    run_id, name = _run_from_trigger_form(page, airflow)
     assert airflow["backend"].store.exists(name)
     with _api(airflow) as api:  # what the UI's Extra Links ask for
         links = api.get(f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/{TASK}/links").json()
     assert links["extra_links"]["SageMaker Processing Job"] == f"/sm-processing/jobs/{name}", links
+    page.goto(f"/dags/{DAG}/runs/{run_id}/tasks/{TASK}")  # the task's log names its job
+    page.get_by_text(name).first.wait_for()
+    page.screenshot(path=ARTIFACTS / "05-task-log.png")
     page.goto(f"/dags/{DAG}/runs/{run_id}/tasks/{TASK}/details")  # the tab with the extra links
     link = page.get_by_role("link", name="SageMaker Processing Job")
     try:
         link.wait_for()
     except Exception:
-        page.screenshot(path=ARTIFACTS / "04-FAILED-task-details.png", full_page=True)
+        page.screenshot(path=ARTIFACTS / "06-FAILED-task-details.png", full_page=True)
         raise
-    page.screenshot(path=ARTIFACTS / "04-task-extra-links.png")
+    page.screenshot(path=ARTIFACTS / "06-task-extra-links.png")
     assert link.get_attribute("href") == f"/sm-processing/jobs/{name}"
     link.click()
     page.wait_for_url(f"**/sm-processing/jobs/{name}")
     page.get_by_text("Ended: Completed").wait_for()
-    page.screenshot(path=ARTIFACTS / "05-extra-link-job-page.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "07-extra-link-job-page.png", full_page=True)
 
     # the task-instance tab shows the same job inside the UI
     page.goto(f"/dags/{DAG}/runs/{run_id}/tasks/{TASK}/plugin/sm-processing-task")
     frame = page.frame_locator("iframe[title='Processing job']")
     frame.get_by_role("heading", name=name).wait_for()
-    page.screenshot(path=ARTIFACTS / "06-task-instance-tab.png")
+    page.screenshot(path=ARTIFACTS / "08-task-instance-tab.png")
