@@ -212,9 +212,11 @@ def pipeline_params(*, spark: bool) -> dict[str, Param]:
             1,
             type="integer",
             minimum=1,
-            maximum=100,
+            maximum=1,  # these jobs move their part files into place on the driver: with more
+            # instances the files other hosts' executors commit would be lost (README, "Files")
             title="Instance count",
-            description="Spark cluster size on AWS; the local backend runs Spark as local[*] on this machine.",
+            description="1: these jobs write their outputs from the driver (see the README's "
+            "'Spark on several instances' for jobs that run on a cluster).",
         )
     return params
 

@@ -105,3 +105,14 @@ def test_scala_dag_uses_the_jar_check():
         assert task._pre_execute_hook is not None
         with pytest.raises(AirflowFailException, match="make jar"):
             task._pre_execute_hook({"task": SimpleNamespace(submit_app="/nonexistent/abalone-jobs.jar")})
+
+
+def test_spark_pipelines_refuse_more_than_one_instance():
+    """Their jobs move part files into place on the driver: a second instance's files would be lost,
+    so the trigger form refuses it instead of a run that silently drops rows."""
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    count = pipeline.pipeline_params(spark=True)["instance_count"]
+    assert count.resolve(1) == 1
+    with pytest.raises(ParamValidationError):
+        count.resolve(2)
