@@ -77,7 +77,7 @@ def supervise(job: Job, hosts: list[Host], deadline: float | None) -> str | None
             job.note("stop requested: terminating the job's processes")
             kill_hosts(hosts)
             return "stop"
-        failed = [h for h in hosts if h.proc.returncode not in (None, 0)]
+        failed = sorted((h for h in hosts if h.proc.returncode not in (None, 0)), key=lambda h: h.ended)
         if failed and any(h.proc.poll() is None for h in hosts):
             job.note(
                 f"{failed[0].name} failed (exit code {failed[0].proc.returncode}): ending the other hosts"
