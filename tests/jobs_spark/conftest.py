@@ -30,6 +30,26 @@ def edge_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _end_earlier_jvm() -> None:
+    """py4j sees the classes of the JVM's start-up classpath only, so the jar must be there when the JVM
+    starts: a JVM another test started in this process (e.g. tests/jobs_sklearn's split-rule check)
+    would answer ``JavaPackage`` for the Scala jobs. End it; the session below starts a new one."""
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    proc = getattr(gateway, "proc", None)
+    if proc is not None:
+        proc.kill()
+        proc.wait()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
 @pytest.fixture(scope="session")
 def spark(scala_jar: Path):
     """One Spark JVM (local[2], the jobs' test configuration) for every test that runs jobs in process.
@@ -40,6 +60,7 @@ def spark(scala_jar: Path):
     """
     from pyspark.sql import SparkSession
 
+    _end_earlier_jvm()
     builder = (
         SparkSession.builder.master("local[2]")
         .appName("jobs-spark-tests")
