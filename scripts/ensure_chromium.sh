@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser tests (tests/ui, marker slow; run by `make test`) drive Debian's Chromium through
+# The browser tests (tests/ui, marker slow, and tests/stack; run by `make test`) drive Debian's Chromium through
 # Playwright's executable_path, never a downloaded browser. Installed with apt when missing (root on
 # Debian, as in CI); otherwise one clear line saying what to install.
 set -euo pipefail

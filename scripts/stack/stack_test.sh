@@ -31,10 +31,8 @@ timed() {  # timed LABEL command...: runs it, records "LABEL: N s"
 
 total_start=$SECONDS
 timed "engine" scripts/stack/ensure_docker.sh
-if [[ ! -x ${STACK_TEST_CHROMIUM:-/usr/bin/chromium} ]]; then  # the browser test drives Debian's Chromium
-  echo "stack-test: installing chromium with apt" >&2
-  timed "chromium (apt)" bash -c 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null'
-fi
+# the browser test drives Debian's Chromium (installed with apt when missing)
+timed "chromium" env SM_PROCESSING_TEST_CHROMIUM="${STACK_TEST_CHROMIUM:-/usr/bin/chromium}" scripts/ensure_chromium.sh
 timed "base images (docker/standins/build.sh)" docker/standins/build.sh
 timed "stack image (compose build)" compose build -q
 timed "Scala jar (make jar)" scala_jobs/build.sh "$PY"

@@ -25,7 +25,7 @@ from ui_support import (
     wait_healthy,
 )
 
-pytestmark = pytest.mark.slow  # db migrate, a DAG run and an API server: about a minute
+pytestmark = pytest.mark.slow  # a DAG run and an API server: about a minute
 
 DAG_FILE = """
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -46,8 +46,9 @@ PASSWORDS = {"admin": "admin-pw", "viewer": "viewer-pw"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def server(tmp_path_factory: pytest.TempPathFactory, with_migrated_db) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("ui-routes")
+    with_migrated_db(root / "airflow")  # the session's migrated database, not a migrate of its own
     (root / "dags").mkdir()
     (root / "dag_job.py").write_text("print('hello from the DAG job', flush=True)\n")
     (root / "dags" / "ui_test_dag.py").write_text(DAG_FILE.format(code=str(root / "dag_job.py")))
@@ -66,7 +67,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             {"conn_type": "aws", "extra": {"processing_backend": "local"}}
         ),
     }
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     run = subprocess.run(
         [AIRFLOW, "dags", "test", "ui_test_dag"], env=env, capture_output=True, text=True, timeout=300
     )

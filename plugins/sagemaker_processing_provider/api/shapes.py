@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from sagemaker_processing_provider import user_cache
 
 OPERATIONS = ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "ListProcessingJobs")
 FORMAT = 1  # bump when the cached layout changes
@@ -82,8 +81,7 @@ def cache_file() -> Path | None:
     for f in files:
         st = f.stat()
         digest.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "sagemaker-processing-provider" / f"sagemaker-shapes-{digest.hexdigest()[:16]}.json"
+    return user_cache.path(f"sagemaker-shapes-{digest.hexdigest()[:16]}.json")
 
 
 def extract() -> dict[str, Any]:
@@ -151,13 +149,7 @@ def input_shapes() -> dict[str, Shape] | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     data = extract()
-    try:  # best effort (a read-only home only means extracting again); atomic for concurrent readers
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data, separators=(",", ":")))
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.debug("service model subset not cached: %s", exc)
+    user_cache.write(path, json.dumps(data, separators=(",", ":")))
     return _build(data)
 
 

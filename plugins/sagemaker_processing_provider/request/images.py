@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from sagemaker_processing_provider import user_cache
 from sagemaker_processing_provider.errors import RequestError
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ def _short(message: str) -> str:
 
 
 def cache_file() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "sagemaker-processing-provider" / "image-uris.json"
+    return user_cache.path("image-uris.json")
 
 
 def _cache_key(framework: str, region: str, kwargs: dict[str, str | None]) -> str:
@@ -66,16 +65,7 @@ def _read_cache() -> dict[str, str]:
 
 
 def _write_cache(key: str, uri: str) -> None:
-    """Best effort (a read-only home just means asking the SDK again); atomic, so readers never see half."""
-    path = cache_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {**_read_cache(), key: uri}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.debug("image URI cache not written: %s", exc)
+    user_cache.write(cache_file(), json.dumps({**_read_cache(), key: uri}, indent=1))
 
 
 @functools.lru_cache(maxsize=64)
